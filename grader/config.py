@@ -1,0 +1,64 @@
+"""The nbgrader configuration of the course, shared by every command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nbgrader.preprocessors import (
+    ClearHiddenTests, ClearMarkScheme, ClearOutput, IncludeHeaderFooter, LockCells,
+)
+from traitlets.config import Config
+
+REPO = Path(__file__).resolve().parent.parent
+MASTER_DIR = REPO / "grader" / "source"
+ASSIGNMENT = "cats_vs_dogs"
+MASTER = MASTER_DIR / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+COURSE_ID = "transfer-learning"
+
+CELL_TIMEOUT = 600  # seconds per cell: feature extraction and training take minutes on a CPU
+
+# TensorFlow and absl write start-up and info lines to stderr; nbgrader scores a test cell
+# that wrote anything to stderr as 0. Stream outputs matching this are dropped before
+# scoring. A failing test still scores 0: failures are "error" outputs, not stderr.
+STDERR_NOISE = (
+    r"(?m)^(?:[IWE]\d{4} \d\d:\d\d:\d\d"             # absl / TF C++ log lines
+    r"|WARNING: All log messages before absl"
+    r"|To enable the following instructions"
+    r"|WARNING:tensorflow:|WARNING:absl:"
+    r"|.*\b\w*Warning: )"                             # Python warnings
+)
+
+DELETED_TEST_NOTE = (
+    "The test cell {cell_id} was deleted from this submission. It is shown again here "
+    "and scores 0.\nraise AssertionError('This test cell was deleted from the "
+    "submission, so it scores 0.')\n"
+)
+
+
+def course_config(root: Path, db_path: Path | None = None) -> Config:
+    """nbgrader settings with course root ``root`` (holding source/, submitted/, ...)."""
+    c = Config()
+    c.CourseDirectory.course_id = COURSE_ID
+    c.CourseDirectory.root = str(root)
+    c.CourseDirectory.db_url = f"sqlite:///{db_path or Path(root) / 'gradebook.db'}"
+    c.Execute.timeout = CELL_TIMEOUT
+    c.Execute.startup_timeout = 120
+    c.IgnorePattern.enabled = True
+    c.IgnorePattern.pattern = STDERR_NOISE
+    c.OverwriteCells.add_missing_cells = True
+    c.OverwriteCells.missing_cell_notification = DELETED_TEST_NOTE
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    # The published solution: solutions kept, hidden tests removed, nothing executed.
+    c.GenerateSolution.preprocessors = [
+        IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme, ClearHiddenTests,
+    ]
+    return c
+
+
+def repository_config(db_path: Path = REPO / "grader" / "gradebook.db") -> Config:
+    """Settings for this repository: master in grader/source, output to labs/, solutions/."""
+    c = course_config(REPO, db_path)
+    c.CourseDirectory.source_directory = "grader/source"
+    c.CourseDirectory.release_directory = "labs"
+    c.CourseDirectory.solution_directory = "solutions"
+    return c

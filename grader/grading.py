@@ -1,0 +1,283 @@
+"""Grade a class: student notebooks in, ``grades.csv`` and HTML feedback out.
+
+Each run keeps its state in OUT: an nbgrader course folder (``OUT/nbgrader``, with the
+gradebook), the feature cache and the Keras cache shared by all students. Grading again
+replaces the regraded students' rows and keeps everyone else's.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .config import ASSIGNMENT, MASTER, course_config
+
+STUDENT_ID = re.compile(r"^[A-Za-z0-9_.@-]+$")
+
+
+@dataclass
+class Submission:
+    student_id: str
+    path: Path
+    problem: str = ""  # why it cannot be graded; empty when it can
+
+
+@dataclass
+class Result:
+    student_id: str
+    scores: dict[str, float]
+    note: str = ""
+    feedback: Path | None = None
+    seconds: float = field(default=0.0)
+
+
+def master_parts(master: Path = MASTER) -> dict[str, dict[str, float]]:
+    """``{part: {grade cell id: points}}`` read from the master notebook."""
+    parts: dict[str, dict[str, float]] = {}
+    for cell in nbformat.read(master, as_version=4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            part = "_".join(meta["grade_id"].split("_")[:2])  # part_a_tests -> part_a
+            parts.setdefault(part, {})[meta["grade_id"]] = float(meta["points"])
+    return parts
+
+
+def find_submissions(folder: Path) -> list[Submission]:
+    """Student notebooks in ``folder``: ``<id>.ipynb`` files or ``submitted/<id>/cats_vs_dogs/``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SystemExit(f"grader: {folder} is not a folder of submissions")
+    found: dict[str, Submission] = {}
+    nested = folder / "submitted" if (folder / "submitted").is_dir() else folder
+    for student_dir in sorted(p for p in nested.iterdir() if p.is_dir()):
+        notebooks = sorted((student_dir / ASSIGNMENT).glob("*.ipynb"))
+        if notebooks:
+            found[student_dir.name] = Submission(student_dir.name, notebooks[0])
+        elif (student_dir / ASSIGNMENT).is_dir():
+            found[student_dir.name] = Submission(student_dir.name, student_dir / ASSIGNMENT,
+                                                 "no .ipynb file in the submission folder")
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            student = path.stem if path.suffix == ".ipynb" else path.name
+            found[student] = Submission(student, path)
+    for sub in found.values():
+        if not sub.problem:
+            sub.problem = check_notebook(sub)
+    return sorted(found.values(), key=lambda s: s.student_id)
+
+
+def check_notebook(sub: Submission) -> str:
+    """Why ``sub`` cannot be graded as this assignment, or "" when it can."""
+    if not STUDENT_ID.match(sub.student_id):
+        return "the file name is not a usable student id (letters, digits, . _ - @ only)"
+    if sub.path.suffix != ".ipynb":
+        return f"{sub.path.name} is not a notebook (.ipynb)"
+    try:
+        text = sub.path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        return f"the file cannot be read as text ({error})"
+    if not text.strip():
+        return "the notebook file is empty"
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as error:  # nbformat raises several JSON/format errors
+        return f"the file is not a valid notebook (not JSON in notebook format: {str(error)[:120]})"
+    master = nbformat.read(MASTER, as_version=4)
+    ours = {c.metadata["nbgrader"]["grade_id"] for c in master.cells if "nbgrader" in c.metadata}
+    theirs = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    title = master.cells[0].source.splitlines()[0]
+    if not ours & theirs and not any(title in c.source for c in nb.cells):
+        return f"this notebook is not the {ASSIGNMENT} lab (none of its cells belongs to it)"
+    return ""
+
+
+class ClassGrader:
+    """Grades submissions into ``out`` with nbgrader, one student at a time."""
+
+    def __init__(self, out: Path, holdout: Path):
+        self.out = Path(out).resolve()
+        self.course = self.out / "nbgrader"
+        self.holdout = Path(holdout).resolve()
+        self.parts = master_parts()
+        self.rejected_file = self.out / "rejected.json"
+        (self.out / "feedback").mkdir(parents=True, exist_ok=True)
+        self._prepare_environment()
+        self._prepare_course()
+
+    def _prepare_environment(self) -> None:
+        # The kernels nbgrader starts inherit this environment.
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        os.environ["COURSE_HOLDOUT_DIR"] = str(self.holdout)
+        os.environ["COURSE_CACHE_DIR"] = str(self.out / "cache")
+        os.environ["KERAS_HOME"] = str(self.out / "keras")
+        os.environ.setdefault("MPLBACKEND", "Agg")
+
+    def _prepare_course(self) -> None:
+        from nbgrader.apps import NbGraderAPI
+
+        source = self.course / "source" / ASSIGNMENT / MASTER.name
+        changed = not source.exists() or source.read_bytes() != MASTER.read_bytes()
+        source.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(MASTER, source)
+        self.api = NbGraderAPI(config=course_config(self.course))
+        if changed or not (self.course / "release" / ASSIGNMENT).is_dir():
+            result = self.api.generate_assignment(ASSIGNMENT)
+            if not result["success"]:
+                raise RuntimeError(f"nbgrader generate_assignment failed:\n{result.get('log')}")
+
+    def grade(self, sub: Submission) -> Result:
+        """Autograde one submission and write its feedback; never raises for bad input."""
+        started = time.monotonic()
+        self._forget(sub.student_id)
+        if sub.problem:
+            self._reject(sub.student_id, sub.problem)
+            return Result(sub.student_id, self._zeros(), sub.problem)
+        target = self.course / "submitted" / sub.student_id / ASSIGNMENT / MASTER.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sub.path, target)
+        outcome = self.api.autograde(ASSIGNMENT, sub.student_id)
+        if not outcome["success"]:
+            reason = "grading failed: " + _last_error(outcome)
+            self._reject(sub.student_id, reason)
+            return Result(sub.student_id, self._zeros(), reason)
+        scores, note = self._scores(sub.student_id)
+        feedback = self._feedback(sub.student_id)
+        return Result(sub.student_id, scores, note, feedback, time.monotonic() - started)
+
+    def _zeros(self) -> dict[str, float]:
+        return {part: 0.0 for part in self.parts}
+
+    def _scores(self, student_id: str) -> tuple[dict[str, float], str]:
+        from nbgrader.api import Gradebook
+
+        scores = self._zeros()
+        unscored = []
+        with Gradebook(self.api.coursedir.db_url, self.api.coursedir.course_id) as gb:
+            notebook = gb.find_submission_notebook(MASTER.stem, ASSIGNMENT, student_id)
+            for grade in notebook.grades:
+                part = "_".join(grade.name.split("_")[:2])
+                if part not in scores:
+                    continue
+                if grade.score is None:
+                    unscored.append(grade.name)
+                else:
+                    scores[part] += float(grade.score)
+        note = f"not scored automatically: {', '.join(unscored)}" if unscored else ""
+        return scores, note
+
+    def _feedback(self, student_id: str) -> Path | None:
+        result = self.api.generate_feedback(ASSIGNMENT, student_id)
+        html = self.course / "feedback" / student_id / ASSIGNMENT / f"{MASTER.stem}.html"
+        if not result["success"] or not html.exists():
+            return None
+        target = self.out / "feedback" / f"{student_id}.html"
+        shutil.copyfile(html, target)
+        return target
+
+    def _rejected(self) -> dict[str, str]:
+        if self.rejected_file.exists():
+            return json.loads(self.rejected_file.read_text())
+        return {}
+
+    def _reject(self, student_id: str, reason: str) -> None:
+        rejected = self._rejected()
+        rejected[student_id] = reason
+        _write_atomic(self.rejected_file, json.dumps(rejected, indent=1, sort_keys=True))
+
+    def _forget(self, student_id: str) -> None:
+        """Remove a student's earlier result before grading them again."""
+        from nbgrader.api import Gradebook, MissingEntry
+
+        rejected = self._rejected()
+        if rejected.pop(student_id, None) is not None:
+            _write_atomic(self.rejected_file, json.dumps(rejected, indent=1, sort_keys=True))
+        with Gradebook(self.api.coursedir.db_url, self.api.coursedir.course_id) as gb:
+            try:
+                gb.remove_submission(ASSIGNMENT, student_id)
+            except MissingEntry:
+                pass
+        (self.out / "feedback" / f"{student_id}.html").unlink(missing_ok=True)
+
+    def write_grades(self) -> Path:
+        """Write ``grades.csv`` for every student graded into ``out`` so far."""
+        from nbgrader.api import Gradebook
+
+        rows: dict[str, dict] = {}
+        with Gradebook(self.api.coursedir.db_url, self.api.coursedir.course_id) as gb:
+            students = [s.id for s in gb.students]
+        for student_id in students:
+            try:
+                scores, note = self._scores(student_id)
+            except Exception:  # student known but no submission: rejected or never graded
+                continue
+            rows[student_id] = {**scores, "note": note}
+        for student_id, reason in self._rejected().items():
+            rows[student_id] = {**self._zeros(), "note": reason}
+        maximum = sum(sum(cells.values()) for cells in self.parts.values())
+        header = ["student_id", *self.parts, "total", "max", "note"]
+        lines = [header]
+        for student_id in sorted(rows):
+            row = rows[student_id]
+            total = sum(row[part] for part in self.parts)
+            lines.append([student_id, *(_number(row[p]) for p in self.parts), _number(total),
+                          _number(maximum), row["note"]])
+        path = self.out / "grades.csv"
+        partial = path.with_suffix(".csv.partial")
+        with open(partial, "w", newline="") as handle:
+            csv.writer(handle).writerows(lines)
+        partial.replace(path)
+        return path
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+def _last_error(outcome: dict) -> str:
+    text = (outcome.get("error") or outcome.get("log") or "unknown error").strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "unknown error"
+
+
+def grade_class(submissions: Path, out: Path, holdout: Path | None = None,
+                log=print) -> list[Result]:
+    """Grade every submission in ``submissions`` into ``out``; return the results."""
+    import tlcourse
+
+    holdout_dir = tlcourse.data.check_image_folder(holdout) if holdout else tlcourse.holdout_dir()
+    subs = find_submissions(submissions)
+    if not subs:
+        raise SystemExit(f"grader: no submissions found in {submissions}")
+    grader = ClassGrader(out, holdout_dir)
+    log(f"Grading {len(subs)} submission(s) of {ASSIGNMENT} into {grader.out} "
+        f"(held-out photos: {holdout_dir})")
+    results = []
+    for number, sub in enumerate(subs, 1):
+        log(f"[{number}/{len(subs)}] {sub.student_id} ...", end=" ", flush=True)
+        result = grader.grade(sub)
+        results.append(result)
+        grader.write_grades()  # after every student, so an interruption loses nothing graded
+        total = sum(result.scores.values())
+        log(f"{total:g} points ({result.seconds:.0f} s)" + (f"  -- {result.note}" if result.note else ""))
+    path = grader.write_grades()
+    log(f"Wrote {path} and {grader.out / 'feedback'}/")
+    return results
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use: python -m grader grade SUBMISSIONS --out OUT")

@@ -1,0 +1,27 @@
+"""Helpers for the transfer-learning course: data, feature cache, plots, inspection."""
+
+import os
+
+# TensorFlow's C++ start-up messages go to stderr; keep them out of the notebooks.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from .data import (  # noqa: E402
+    CLASS_NAMES, IMAGE_SIZE, cats_and_dogs_dir, class_counts, holdout_dir, image_dataset,
+    labelled_files, load_images, split_dir,
+)
+from .downloads import CourseDataError, fetch, offline_dir, seed_keras_cache  # noqa: E402
+from .environment import SetupError, in_colab, setup_notebook  # noqa: E402
+from .features import cached_features  # noqa: E402
+from .inspection import count_params, layer_table  # noqa: E402
+from .plots import (  # noqa: E402
+    plot_confusion_matrix, plot_history, show_images, show_misclassified,
+)
+
+__version__ = "0.1.0"
+__all__ = [
+    "CLASS_NAMES", "IMAGE_SIZE", "CourseDataError", "SetupError", "cached_features",
+    "cats_and_dogs_dir", "class_counts", "count_params", "fetch", "holdout_dir",
+    "image_dataset", "in_colab", "labelled_files", "layer_table", "load_images",
+    "offline_dir", "plot_confusion_matrix", "plot_history", "seed_keras_cache",
+    "setup_notebook", "show_images", "show_misclassified", "split_dir",
+]
