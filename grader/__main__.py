@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="held-out photos (cats/, dogs/) to measure accuracy on")
     args = parser.parse_args(argv)
 
-    import tlcourse  # noqa: F401  (quiets TensorFlow before nbgrader imports anything)
+    import tlcourse
 
     if args.command == "release":
         from .release import generate

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (
-    ClearHiddenTests, ClearMarkScheme, ClearOutput, IncludeHeaderFooter, LockCells,
+    ClearHiddenTests,
+    ClearMarkScheme,
+    ClearOutput,
+    GetGrades,
+    IncludeHeaderFooter,
+    LockCells,
 )
 from traitlets.config import Config
+
+from .preprocessors import ScrubTestTracebacks
 
 REPO = Path(__file__).resolve().parent.parent
 MASTER_DIR = REPO / "grader" / "source"
@@ -43,11 +51,17 @@ def course_config(root: Path, db_path: Path | None = None) -> Config:
     c.CourseDirectory.db_url = f"sqlite:///{db_path or Path(root) / 'gradebook.db'}"
     c.Execute.timeout = CELL_TIMEOUT
     c.Execute.startup_timeout = 120
+    c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:",
+                                 "--IPKernelApp.log_level=ERROR"]
     c.IgnorePattern.enabled = True
     c.IgnorePattern.pattern = STDERR_NOISE
     c.OverwriteCells.add_missing_cells = True
     c.OverwriteCells.missing_cell_notification = DELETED_TEST_NOTE
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    # Feedback shows scores and messages; hidden test code is cut from sources and tracebacks.
+    c.GenerateFeedback.preprocessors = [
+        GetGrades, ClearHiddenTests, ScrubTestTracebacks, CSSHTMLHeaderPreprocessor,
+    ]
     # The published solution: solutions kept, hidden tests removed, nothing executed.
     c.GenerateSolution.preprocessors = [
         IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme, ClearHiddenTests,

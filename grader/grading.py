@@ -14,6 +14,7 @@ import re
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def check_notebook(sub: Submission) -> str:
         return "the notebook file is empty"
     try:
         nb = nbformat.reads(text, as_version=4)
-    except Exception as error:  # nbformat raises several JSON/format errors
+    except (ValueError, KeyError, TypeError, AttributeError) as error:  # JSON or format
         return f"the file is not a valid notebook (not JSON in notebook format: {str(error)[:120]})"
     master = nbformat.read(MASTER, as_version=4)
     ours = {c.metadata["nbgrader"]["grade_id"] for c in master.cells if "nbgrader" in c.metadata}
@@ -209,7 +210,7 @@ class ClassGrader:
 
     def write_grades(self) -> Path:
         """Write ``grades.csv`` for every student graded into ``out`` so far."""
-        from nbgrader.api import Gradebook
+        from nbgrader.api import Gradebook, MissingEntry
 
         rows: dict[str, dict] = {}
         with Gradebook(self.api.coursedir.db_url, self.api.coursedir.course_id) as gb:
@@ -217,7 +218,7 @@ class ClassGrader:
         for student_id in students:
             try:
                 scores, note = self._scores(student_id)
-            except Exception:  # student known but no submission: rejected or never graded
+            except MissingEntry:  # a student without a graded submission (rejected)
                 continue
             rows[student_id] = {**scores, "note": note}
         for student_id, reason in self._rejected().items():
@@ -258,7 +259,10 @@ def grade_class(submissions: Path, out: Path, holdout: Path | None = None,
                 log=print) -> list[Result]:
     """Grade every submission in ``submissions`` into ``out``; return the results."""
     import tlcourse
+    from sqlalchemy.exc import SAWarning
 
+    # nbgrader's gradebook triggers harmless SQLAlchemy session warnings on every student.
+    warnings.filterwarnings("ignore", category=SAWarning)
     holdout_dir = tlcourse.data.check_image_folder(holdout) if holdout else tlcourse.holdout_dir()
     subs = find_submissions(submissions)
     if not subs:

@@ -5,16 +5,26 @@ import os
 # TensorFlow's C++ start-up messages go to stderr; keep them out of the notebooks.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from .data import (  # noqa: E402
-    CLASS_NAMES, IMAGE_SIZE, cats_and_dogs_dir, class_counts, holdout_dir, image_dataset,
-    labelled_files, load_images, split_dir,
+from .data import (
+    CLASS_NAMES,
+    IMAGE_SIZE,
+    cats_and_dogs_dir,
+    class_counts,
+    holdout_dir,
+    image_dataset,
+    labelled_files,
+    load_images,
+    split_dir,
 )
-from .downloads import CourseDataError, fetch, offline_dir, seed_keras_cache  # noqa: E402
-from .environment import SetupError, in_colab, setup_notebook  # noqa: E402
-from .features import cached_features  # noqa: E402
-from .inspection import count_params, layer_table  # noqa: E402
-from .plots import (  # noqa: E402
-    plot_confusion_matrix, plot_history, show_images, show_misclassified,
+from .downloads import CourseDataError, fetch, offline_dir, seed_keras_cache
+from .environment import SetupError, in_colab, setup_notebook
+from .features import cached_features
+from .inspection import count_params, layer_table
+from .plots import (
+    plot_confusion_matrix,
+    plot_history,
+    show_images,
+    show_misclassified,
 )
 
 __version__ = "0.1.0"

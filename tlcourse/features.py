@@ -28,7 +28,7 @@ def extractor_fingerprint(extractor) -> str:
     for weight in extractor.weights:
         digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
     digest.update(repr((extractor.input_shape, extractor.output_shape)).encode())
-    shape = tuple(extractor.input_shape[1:])
+    shape = tuple(size or 32 for size in extractor.input_shape[1:])
     probe = np.random.default_rng(0).uniform(0, 255, (2, *shape)).astype("float32")
     output = np.asarray(extractor(probe, training=False))
     digest.update(np.round(output.astype("float64"), 3).tobytes())
@@ -54,6 +54,13 @@ def cached_features(extractor, folder: str | Path, image_size: tuple[int, int] =
     (``"train"``, ``"validation"``) or a path with ``cats/`` and ``dogs/``. Rows are in
     the order of :func:`tlcourse.data.labelled_files` (cats first, by file name).
     """
+    expected = tuple(extractor.input_shape[1:3])
+    if None not in expected and expected != tuple(image_size):
+        raise ValueError(
+            f"The extractor takes images of {expected[0]}x{expected[1]} pixels but "
+            f"image_size is {tuple(image_size)}: pass image_size={expected} or build the "
+            f"extractor with keras.Input(shape=({image_size[0]}, {image_size[1]}, 3))."
+        )
     folder = split_dir(folder) if folder in ("train", "validation", "holdout") else Path(folder)
     paths, labels = labelled_files(folder)
     key = hashlib.sha256(

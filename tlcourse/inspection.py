@@ -43,7 +43,7 @@ def layer_table(model: keras.Model, expand_nested: bool = False, limit: int | No
     for index, row in enumerate(shown):
         if limit is not None and len(rows) > limit and index == limit // 2:
             out.append(f"... {len(rows) - len(shown)} more layers ...")
-        out.append("  ".join(f"{str(row[key]):<{widths[key]}}" for key in widths))
+        out.append("  ".join(f"{row[key]!s:<{widths[key]}}" for key in widths))
     counts = count_params(model)
     out.append("-" * len(line))
     out.append(f"trainable params: {counts['trainable']:,}   non-trainable params: "

@@ -6,8 +6,8 @@ notebook shows it once, as the cell's value, and a script can ``savefig`` it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure

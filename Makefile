@@ -1,0 +1,34 @@
+# Two commands do all the set-up:  `make lab` opens the course, `make test` runs the tests.
+# Both create .venv/ and install requirements.txt and this package (editable) the first time.
+
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+export PATH := $(VENV)/bin:$(PATH)
+
+.PHONY: lab test grade-example figures release lint
+.DEFAULT_GOAL := lab
+
+$(VENV)/installed: requirements.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -e .
+	touch $@
+
+lab: $(VENV)/installed          ## open the course in JupyterLab
+	jupyter lab
+
+test: $(VENV)/installed         ## run every test (real data: set COURSE_OFFLINE_DIR offline)
+	$(PY) -m pytest -ra
+
+grade-example: $(VENV)/installed  ## grade the example class into build/example_grades/
+	$(PY) -m tests.submissions.build build/example_class
+	$(PY) -m grader grade build/example_class --out build/example_grades
+
+figures: $(VENV)/installed      ## redraw every diagram in assets/
+	$(PY) -m tlcourse.figures
+
+release: $(VENV)/installed      ## regenerate labs/ and solutions/ from the master notebook
+	$(PY) -m grader release
+
+lint: $(VENV)/installed
+	$(PY) -m ruff check .
