@@ -77,3 +77,12 @@ def test_master_states_the_model_contract():
     text = "\n".join(c.source for c in nbformat.read(MASTER, as_version=4).cells)
     for phrase in ("model contract", "(224, 224, 3)", "[0, 255]", "probability", "**dog**"):
         assert phrase in text
+
+
+@pytest.mark.parametrize("path", [MASTER, LAB, SOLUTION], ids=["master", "labs", "solutions"])
+def test_committed_lab_notebooks_are_clean_and_normalised(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
+    assert path.read_text() == nbformat.writes(nb) + "\n"

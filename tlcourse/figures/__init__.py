@@ -22,6 +22,8 @@ def registry() -> dict[str, Callable[[], Figure]]:
     """Every figure of every module in this package, by file name."""
     figures: dict[str, Callable[[], Figure]] = {}
     for module in pkgutil.iter_modules(__path__):
+        if module.name == "__main__":
+            continue
         found = getattr(importlib.import_module(f"{__name__}.{module.name}"), "FIGURES", {})
         clash = set(found) & set(figures)
         if clash:

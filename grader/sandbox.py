@@ -1,0 +1,198 @@
+"""A sandboxed Jupyter kernel for student code, without Docker.
+
+:func:`prepare_sandbox` writes a kernelspec whose command is ``grader/kernel_launcher.py``
+and returns the traitlets settings that make nbclient (and so nbgrader's autograde) start
+every kernel through it. The launcher runs as root, then gives the kernel:
+
+* new mount, network, PID, IPC and UTS namespaces. The network namespace has only a loopback
+  that is down: no connection to anything, not even 127.0.0.1. The kernel therefore talks to
+  nbclient through Unix sockets (ZeroMQ ``ipc`` transport) in one folder of the sandbox.
+* its own uid (no passwd entry, no files on the host, no supplementary groups, no new
+  privileges) with rlimits: address space, processes (counted per uid, so the cap is this
+  sandbox's), file size, open files, optional CPU seconds and data segment.
+* a file system where the course repository (grader sources, master notebook, solutions,
+  fixture submissions), the grader's home, the sandbox folder and every path in ``hide``
+  are covered by empty read-only tmpfs; the Python installation and ``tlcourse`` are
+  visible read-only; the Keras and feature caches are visible through an overlay whose
+  writes go to a throwaway layer; /tmp, /var/tmp and /dev/shm are private. The working
+  folder is a private copy of the notebook's folder. All writable places share one tmpfs
+  of ``SandboxLimits.scratch`` bytes, freed when the kernel ends.
+* a whole-notebook time limit, and an end: when the kernel exits, is killed, or the
+  grader dies, the PID namespace ends and every process a student started is killed.
+
+Typical use (the kernelspec is found through ``JUPYTER_PATH``)::
+
+    sandbox = prepare_sandbox(hide=[out_dir, submissions_dir])
+    with sandbox.activated():            # sets JUPYTER_PATH for this process
+        config.merge(sandbox.config)     # Execute.kernel_name, KernelManager.transport/ip
+        ...run nbgrader autograde or nbclient...
+    sandbox.cleanup()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import stat
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from traitlets.config import Config
+
+from .config import CELL_TIMEOUT, REPO
+
+GiB = 1 << 30
+MiB = 1 << 20
+KERNEL_NAME = "tlcourse-sandbox"
+LAUNCHER = Path(__file__).resolve().with_name("kernel_launcher.py")
+UID_BASE, UID_COUNT = 200_000, 100_000  # kernels run as a free uid in this range
+MAX_SOCKET_PATH = 100  # sun_path holds 107 bytes; "<dir>/ipc-NNNN" must fit
+
+# Environment passed to the kernel; everything else (tokens, credentials) is dropped.
+ENV_NAMES = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "MPLBACKEND", "PYTHONHASHSEED",
+             "PYTHONUNBUFFERED", "PYTHONIOENCODING", "PYDEVD_DISABLE_FILE_VALIDATION",
+             "JPY_SESSION_NAME", "CUDA_VISIBLE_DEVICES")
+ENV_PREFIXES = ("LC_", "TF_", "KERAS_", "COURSE_", "OMP_", "MKL_", "OPENBLAS_", "XLA_",
+                "TFDS_")
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """What a sandboxed kernel may use. ``None`` means no limit."""
+
+    cell_timeout: int = CELL_TIMEOUT          # s per cell (nbclient: Execute.timeout)
+    notebook_timeout: int | None = 3600       # s from kernel start to kill, whole notebook
+    address_space: int | None = 12 * GiB      # RLIMIT_AS per process (TF reserves a lot)
+    data: int | None = None                   # RLIMIT_DATA per process
+    processes: int = 512                      # RLIMIT_NPROC for the sandbox uid (threads too)
+    file_size: int = 1 * GiB                  # RLIMIT_FSIZE: largest file the kernel writes
+    open_files: int = 4096                    # RLIMIT_NOFILE
+    cpu_seconds: int | None = None            # RLIMIT_CPU per process
+    scratch: int = 2 * GiB                    # tmpfs: /tmp, /dev/shm, working copy, caches
+
+
+@dataclass
+class Sandbox:
+    """A prepared sandbox: its folder, kernelspec and the settings that select it."""
+
+    folder: Path
+    kernel_name: str
+    config: Config
+    environ: dict[str, str] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def activated(self):
+        """Set :attr:`environ` (``JUPYTER_PATH``) in this process for the block."""
+        saved = {name: os.environ.get(name) for name in self.environ}
+        os.environ.update(self.environ)
+        try:
+            yield self
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    def cleanup(self) -> None:
+        """Remove the sandbox folder (kernelspec, sockets); kernels must have ended."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def default_hidden() -> list[Path]:
+    """Paths no student code may see: the repository and the grader's home."""
+    hidden = [REPO]
+    home = Path.home().resolve()
+    if home != Path("/"):
+        hidden.append(home)
+    return hidden
+
+
+def default_readonly() -> list[Path]:
+    """Paths the kernel needs to read: Python, ``tlcourse``, the held-out and offline data."""
+    paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
+             Path(sys.executable).resolve().parent.parent, REPO / "tlcourse"}
+    for name in ("COURSE_HOLDOUT_DIR", "COURSE_OFFLINE_DIR"):
+        if os.environ.get(name):
+            paths.add(Path(os.environ[name]).expanduser().resolve())
+    return sorted(paths)
+
+
+def default_overlay() -> list[Path]:
+    """The shared caches: readable, writes kept in the sandbox and thrown away."""
+    paths = set()
+    for name in ("KERAS_HOME", "COURSE_CACHE_DIR"):
+        if os.environ.get(name):
+            paths.add(Path(os.environ[name]).expanduser().resolve())
+    return sorted(paths)
+
+
+def prepare_sandbox(folder: Path | None = None, limits: SandboxLimits = SandboxLimits(), *,
+                    hide=(), readonly=(), overlay=None, uid: int | None = None,
+                    kernel_name: str = KERNEL_NAME) -> Sandbox:
+    """Write the sandbox's kernelspec and launcher settings; return how to select them.
+
+    ``hide``: extra paths to cover (the course folder with the gradebook, other
+    submissions, the output folder). ``readonly``: extra paths to show read-only, even
+    inside hidden ones. ``overlay``: cache folders shown with a throwaway write layer
+    (default: ``$KERAS_HOME`` and ``$COURSE_CACHE_DIR``; they must exist and be filled
+    before grading, the kernel has no network). ``uid``: a fixed uid instead of a free one
+    from a range. ``folder`` must be short (Unix socket paths); default: a new /tmp folder.
+    """
+    if os.geteuid() != 0:
+        raise PermissionError("the sandbox needs root (namespaces, mounts, setuid)")
+    folder = Path(folder or tempfile.mkdtemp(prefix="tlsbx-")).resolve()
+    runtime = folder / "run"
+    if len(str(runtime / "ipc-9999")) > MAX_SOCKET_PATH:
+        raise ValueError(f"sandbox folder {folder} is too long for Unix socket paths")
+    kernels = folder / "kernels" / kernel_name
+    for path in (folder / "box", kernels):
+        path.mkdir(parents=True, exist_ok=True)
+    runtime.mkdir(exist_ok=True)
+    # Every kernel creates its sockets here, as its own uid: sticky (no one removes another
+    # kernel's socket), not listable. Sockets are made with umask 077 (only root connects).
+    os.chmod(runtime, 0o1733)
+    os.chmod(folder, 0o711)
+
+    settings = {
+        "python": sys.executable,
+        "uid": uid,
+        "uid_base": UID_BASE,
+        "uid_count": UID_COUNT,
+        "limits": asdict(limits),
+        "scratch_bytes": limits.scratch,
+        "hide": [str(p) for p in [*default_hidden(), folder, *hide]],
+        "readonly": [str(p) for p in [*default_readonly(), *readonly]],
+        "overlay": [str(p) for p in (default_overlay() if overlay is None else overlay)],
+        "runtime_dir": str(runtime),
+        "box": str(folder / "box"),
+        "env_names": list(ENV_NAMES),
+        "env_prefixes": list(ENV_PREFIXES),
+        "env_set": {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"},
+    }
+    settings_file = folder / "sandbox.json"
+    settings_file.write_text(json.dumps(settings, indent=1))
+    os.chmod(settings_file, stat.S_IRUSR | stat.S_IWUSR)
+    spec = {
+        "argv": [sys.executable, "-I", "-S", str(LAUNCHER), str(settings_file),
+                 "{connection_file}"],
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "interrupt_mode": "signal",
+        "metadata": {"debugger": False},
+    }
+    (kernels / "kernel.json").write_text(json.dumps(spec, indent=1))
+
+    c = Config()
+    for section in (c.NotebookClient, c.Execute):  # nbclient alone, and nbgrader's Execute
+        section.kernel_name = kernel_name
+        section.timeout = limits.cell_timeout
+    c.KernelManager.transport = "ipc"
+    c.KernelManager.ip = str(runtime / "ipc")
+    old = os.environ.get("JUPYTER_PATH")
+    environ = {"JUPYTER_PATH": os.pathsep.join(filter(None, [str(folder), old]))}
+    return Sandbox(folder, kernel_name, c, environ)
