@@ -5,13 +5,14 @@ VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: lab test grade-example figures release lint
+.PHONY: lab test grade-example figures release lint clean-notebooks slides
 .DEFAULT_GOAL := lab
 
 $(VENV)/installed: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -e .
+	-git config core.hooksPath .githooks  # pre-commit: clean notebooks
 	touch $@
 
 lab: $(VENV)/installed          ## open the course in JupyterLab
@@ -30,5 +31,13 @@ figures: $(VENV)/installed      ## redraw every diagram in assets/
 release: $(VENV)/installed      ## regenerate labs/ and solutions/ from the master notebook
 	$(PY) -m grader release
 
-lint: $(VENV)/installed
+clean-notebooks: $(VENV)/installed  ## strip outputs, normalise JSON, write Colab buttons
+	$(PY) -m course_tools.notebooks clean
+
+slides: $(VENV)/installed       ## render every lecture to a reveal.js deck in build/slides/
+	$(PY) -m course_tools.notebooks slides
+
+lint: $(VENV)/installed         ## what CI checks besides the tests
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m course_tools.notebooks clean --check

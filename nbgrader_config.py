@@ -1,6 +1,14 @@
-"""nbgrader reads this file when run from the repository root (formgrader, nbgrader CLI)."""
+"""nbgrader reads this file when run from the repository root (formgrader, nbgrader CLI).
+
+``COURSE_GRADEBOOK=/path/to/gradebook.db`` replaces the default ``grader/gradebook.db``
+(the tests use it so that a formgrader they start leaves nothing behind).
+"""
+
+import os
+from pathlib import Path
 
 from grader.config import repository_config
 
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
-c.merge(repository_config())
+_gradebook = os.environ.get("COURSE_GRADEBOOK")
+c.merge(repository_config(Path(_gradebook)) if _gradebook else repository_config())

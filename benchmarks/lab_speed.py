@@ -46,8 +46,12 @@ def without_part_f(nb):
 def run_lab(env: dict) -> dict:
     nb = without_part_f(nbformat.read(SOLUTION, as_version=4))
     os.environ.update(env)
-    client = NotebookClient(nb, timeout=1800, kernel_name="python3",
-                            resources={"metadata": {"path": str(SOLUTION.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=1800,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(SOLUTION.parent)}},
+    )
     started = time.perf_counter()
     with client.setup_kernel():
         for index, cell in enumerate(nb.cells):
@@ -61,25 +65,40 @@ def run_lab(env: dict) -> dict:
 
 
 def run_recipe(env: dict) -> dict:
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "tutorial_recipe.py")],
-                          env={**os.environ, **env}, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "tutorial_recipe.py")],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
-        env = {"COURSE_CACHE_DIR": str(Path(scratch) / "cache"),
-               "KERAS_HOME": str(Path(scratch) / "keras"), "TF_CPP_MIN_LOG_LEVEL": "3",
-               "MPLBACKEND": "Agg"}
+        env = {
+            "COURSE_CACHE_DIR": str(Path(scratch) / "cache"),
+            "KERAS_HOME": str(Path(scratch) / "keras"),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "MPLBACKEND": "Agg",
+        }
         lab = run_lab(env)
-        print(f"lab solution (no Part F, cold cache): {lab['lab_seconds']:.1f} s, "
-              f"held-out accuracy {lab['lab_holdout_accuracy']:.2%}", flush=True)
+        print(
+            f"lab solution (no Part F, cold cache): {lab['lab_seconds']:.1f} s, "
+            f"held-out accuracy {lab['lab_holdout_accuracy']:.2%}",
+            flush=True,
+        )
         recipe = run_recipe(env)
-        print(f"tutorial recipe (160 px, 10 epochs):  {recipe['recipe_seconds']:.1f} s, "
-              f"held-out accuracy {recipe['recipe_holdout_accuracy']:.2%}")
+        print(
+            f"tutorial recipe (160 px, 10 epochs):  {recipe['recipe_seconds']:.1f} s, "
+            f"held-out accuracy {recipe['recipe_holdout_accuracy']:.2%}"
+        )
     ratio = lab["lab_seconds"] / recipe["recipe_seconds"]
-    print(f"ratio lab / recipe: {ratio:.2f} (target <= 0.35); "
-          f"lab accuracy target >= 98 %: {'met' if lab['lab_holdout_accuracy'] >= 0.98 else 'MISSED'}")
+    print(
+        f"ratio lab / recipe: {ratio:.2f} (target <= 0.35); "
+        f"lab accuracy target >= 98 %: {'met' if lab['lab_holdout_accuracy'] >= 0.98 else 'MISSED'}"
+    )
     print(json.dumps({**lab, **recipe, "ratio": round(ratio, 3)}))
 
 

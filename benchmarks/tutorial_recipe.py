@@ -30,10 +30,12 @@ def main() -> None:
     validation = tlcourse.image_dataset("validation", image_size=SIZE)
     # The same 224 px ImageNet weights the lab uses: a convolutional base takes them at any
     # input size (no layer's shape depends on it).
-    weights = tlcourse.fetch(WEIGHTS, WEIGHTS_URL + WEIGHTS, f"keras/models/{WEIGHTS}",
-                             cache_subdir="models")
-    base = keras.applications.MobileNetV2(input_shape=(*SIZE, 3), include_top=False,
-                                          weights=str(weights))
+    weights = tlcourse.fetch(
+        WEIGHTS, WEIGHTS_URL + WEIGHTS, f"keras/models/{WEIGHTS}", cache_subdir="models"
+    )
+    base = keras.applications.MobileNetV2(
+        input_shape=(*SIZE, 3), include_top=False, weights=str(weights)
+    )
     base.trainable = False
     inputs = keras.Input((*SIZE, 3))
     x = layers.RandomFlip("horizontal")(inputs)
@@ -44,9 +46,11 @@ def main() -> None:
     x = layers.Dropout(0.2)(x)
     outputs = layers.Dense(1)(x)
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4),
-                  loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-4),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)],
+    )
     model.fit(train, validation_data=validation, epochs=EPOCHS, verbose=2)
     seconds = time.perf_counter() - started
 
@@ -55,7 +59,9 @@ def main() -> None:
         logits = np.asarray(model.predict_on_batch(images)).reshape(-1)
         right += int(np.sum((logits >= 0) == (np.asarray(labels).reshape(-1) >= 0.5)))
         seen += len(images)
-    print(json.dumps({"recipe_seconds": round(seconds, 1), "recipe_holdout_accuracy": right / seen}))
+    print(
+        json.dumps({"recipe_seconds": round(seconds, 1), "recipe_holdout_accuracy": right / seen})
+    )
 
 
 if __name__ == "__main__":

@@ -6,8 +6,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import nbformat
 from nbgrader.apps import NbGraderAPI
 from nbgrader.converters import GenerateSolution
+
+from course_tools.notebooks import clean, normalised, set_colab_button
 
 from .config import ASSIGNMENT, REPO, repository_config
 
@@ -31,5 +34,10 @@ def generate(output_root: Path = REPO) -> list[Path]:
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(Path(scratch) / kind / ASSIGNMENT, target)
-            written += sorted(target.rglob("*.ipynb"))
+            for path in sorted(target.rglob("*.ipynb")):
+                nb = nbformat.read(path, as_version=4)
+                clean(nb)
+                set_colab_button(nb, REPO / kind / ASSIGNMENT / path.name)  # its own address
+                path.write_text(normalised(nb), encoding="utf-8")
+                written.append(path)
         return written

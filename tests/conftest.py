@@ -50,3 +50,19 @@ def offline_mirror() -> Path:
 def session_dir() -> Path:
     """A temporary folder shared by the whole test session."""
     return _SESSION_DIR
+
+
+_MEASUREMENTS: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def report():
+    """Call with a line (a time, a score): printed in the summary at the end of the run."""
+    return _MEASUREMENTS.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _MEASUREMENTS:
+        terminalreporter.section("measurements")
+        for line in _MEASUREMENTS:
+            terminalreporter.write_line(line)

@@ -16,8 +16,11 @@ def test_splits_hold_the_documented_number_of_photos(offline_mirror):
 
 
 def test_holdout_is_disjoint_from_training_photos(offline_mirror):
-    seen = {p.name for split in ("train", "validation")
-            for p in tlcourse.labelled_files(tlcourse.split_dir(split))[0]}
+    seen = {
+        p.name
+        for split in ("train", "validation")
+        for p in tlcourse.labelled_files(tlcourse.split_dir(split))[0]
+    }
     held = {p.name for p in tlcourse.labelled_files(tlcourse.holdout_dir())[0]}
     assert not seen & held
 

@@ -12,8 +12,12 @@ WEIGHTS = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 
 
 def test_offline_fetch_serves_the_mirror_file(offline_mirror):
-    path = fetch("cats_and_dogs_filtered.zip", "https://example.invalid/x.zip",
-                 "cats_and_dogs_filtered", extract=True)
+    path = fetch(
+        "cats_and_dogs_filtered.zip",
+        "https://example.invalid/x.zip",
+        "cats_and_dogs_filtered",
+        extract=True,
+    )
     assert path == offline_mirror.resolve() / "cats_and_dogs_filtered"
 
 
@@ -51,8 +55,9 @@ def test_seed_keras_cache_lets_imagenet_weights_load_without_download(offline_mi
     assert [p.name for p in placed] == [WEIGHTS]
     mirror_bytes = (offline_mirror / "keras" / "models" / WEIGHTS).read_bytes()
     assert placed[0].read_bytes() == mirror_bytes
-    model = keras.applications.MobileNetV2(input_shape=(224, 224, 3), include_top=False,
-                                           weights="imagenet")
+    model = keras.applications.MobileNetV2(
+        input_shape=(224, 224, 3), include_top=False, weights="imagenet"
+    )
     assert model.output_shape == (None, 7, 7, 1280)
 
 

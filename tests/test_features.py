@@ -45,15 +45,17 @@ class CountingExtractor:
 
 def test_features_match_the_extractor_and_are_cached(tiny_folder, tmp_path):
     extractor = CountingExtractor(tiny_extractor())
-    features, labels = tlcourse.cached_features(extractor, tiny_folder, image_size=(32, 32),
-                                                cache=tmp_path / "c", verbose=False)
+    features, labels = tlcourse.cached_features(
+        extractor, tiny_folder, image_size=(32, 32), cache=tmp_path / "c", verbose=False
+    )
     assert features.shape == (6, 4)
     assert labels.tolist() == [0, 0, 0, 1, 1, 1]
     images = tlcourse.load_images(tlcourse.labelled_files(tiny_folder)[0], (32, 32))
     np.testing.assert_allclose(features, extractor.model.predict_on_batch(images), atol=1e-4)
     calls = extractor.calls
-    again, _ = tlcourse.cached_features(extractor, tiny_folder, image_size=(32, 32),
-                                        cache=tmp_path / "c", verbose=False)
+    again, _ = tlcourse.cached_features(
+        extractor, tiny_folder, image_size=(32, 32), cache=tmp_path / "c", verbose=False
+    )
     assert extractor.calls == calls  # served from disk
     np.testing.assert_array_equal(features, again)
 
@@ -78,5 +80,9 @@ def test_key_changes_with_weights_photos_and_size(tiny_folder, tmp_path):
 
 
 def test_wrong_input_shape_is_explained(tiny_folder, tmp_path):
-    with pytest.raises(ValueError, match=r"takes images of 32x32 pixels but image_size is \(224, 224\)"):
-        tlcourse.cached_features(tiny_extractor(size=32), tiny_folder, cache=tmp_path, verbose=False)
+    with pytest.raises(
+        ValueError, match=r"takes images of 32x32 pixels but image_size is \(224, 224\)"
+    ):
+        tlcourse.cached_features(
+            tiny_extractor(size=32), tiny_folder, cache=tmp_path, verbose=False
+        )

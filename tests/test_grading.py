@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import nbformat
 import pytest
@@ -20,9 +21,23 @@ pytestmark = pytest.mark.slow
 
 def grade(submissions, out, *extra) -> subprocess.CompletedProcess:
     """Run the real grading command, as an instructor would."""
-    return subprocess.run([sys.executable, "-m", "grader", "grade", str(submissions), "--out",
-                           str(out), *map(str, extra)], cwd=REPO, capture_output=True,
-                          text=True, timeout=3600, check=False)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grader",
+            "grade",
+            str(submissions),
+            "--out",
+            str(out),
+            *map(str, extra),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
 
 
 def read_grades(out) -> dict[str, dict[str, str]]:
@@ -31,12 +46,16 @@ def read_grades(out) -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def graded_class(tmp_path_factory, offline_mirror):
+def graded_class(tmp_path_factory, offline_mirror, report):
     folder = tmp_path_factory.mktemp("submissions")
     build_all(folder)
     out = tmp_path_factory.mktemp("graded")
+    started = time.perf_counter()
     run = grade(folder, out)
-    print(run.stdout)
+    report(f"{time.perf_counter() - started:7.1f} s  grading the fixture class:")
+    for line in run.stdout.splitlines():
+        if " points (" in line:
+            report(f"           {line}")
     assert run.returncode == 0, run.stdout + run.stderr
     return out, run.stdout
 
@@ -59,7 +78,9 @@ def test_every_graded_student_gets_feedback_without_hidden_tests(graded_class):
     out, _ = graded_class
     hidden = hidden_test_lines()
     for name in manifest()["cases"]:
-        text = html.unescape(re.sub(r"<[^>]+>", "", (out / "feedback" / f"{name}.html").read_text()))
+        text = html.unescape(
+            re.sub(r"<[^>]+>", "", (out / "feedback" / f"{name}.html").read_text())
+        )
         assert "Lab: cats vs dogs" in text
         assert "Grade cell: part_e_tests" in text
         leaked = [line for line in hidden if line in text]

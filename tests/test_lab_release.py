@@ -25,7 +25,8 @@ def test_generated_copies_are_up_to_date(tmp_path):
     for kind, committed in (("labs", LAB), ("solutions", SOLUTION)):
         fresh = tmp_path / kind / "cats_vs_dogs" / "cats_vs_dogs.ipynb"
         assert fresh.read_text() == committed.read_text(), (
-            f"{committed.relative_to(REPO)} is stale: run `python -m grader release`")
+            f"{committed.relative_to(REPO)} is stale: run `python -m grader release`"
+        )
 
 
 @pytest.mark.parametrize("path", [LAB, SOLUTION], ids=["labs", "solutions"])
@@ -45,7 +46,12 @@ def test_student_notebook_holds_no_solution_code():
     leaked = [line for line in solution if line in text]
     assert not leaked, f"solution code in labs/: {leaked[:3]}"
     assert text.count("raise NotImplementedError()") == len(
-        [c for c in nbformat.read(MASTER, 4).cells if c.metadata.get("nbgrader", {}).get("solution")])
+        [
+            c
+            for c in nbformat.read(MASTER, 4).cells
+            if c.metadata.get("nbgrader", {}).get("solution")
+        ]
+    )
 
 
 def test_solution_notebook_holds_the_solutions():
@@ -55,18 +61,32 @@ def test_solution_notebook_holds_the_solutions():
 
 def test_each_part_has_answer_self_check_and_locked_tests_worth_its_points():
     cells = nbformat.read(MASTER, as_version=4).cells
-    headings = [(i, c) for i, c in enumerate(cells)
-                if c.cell_type == "markdown" and c.source.startswith("## Part ")]
+    headings = [
+        (i, c)
+        for i, c in enumerate(cells)
+        if c.cell_type == "markdown" and c.source.startswith("## Part ")
+    ]
     assert [c.source[8] for _, c in headings] == list("ABCDEF")
     for number, (index, heading) in enumerate(headings):
         end = headings[number + 1][0] if number + 1 < len(headings) else len(cells)
         part = cells[index:end]
         meta = [c.metadata.get("nbgrader", {}) for c in part]
-        kinds = ["answer" if m.get("solution") else "test" if m.get("grade") else
-                 "locked" if m.get("locked") else "" for m in meta]
+        kinds = [
+            "answer"
+            if m.get("solution")
+            else "test"
+            if m.get("grade")
+            else "locked"
+            if m.get("locked")
+            else ""
+            for m in meta
+        ]
         answer = kinds.index("answer")
-        assert kinds[answer + 1] == "locked" and "Self-check" in part[answer + 1].source or \
-            kinds[answer + 1] == "locked", heading.source
+        assert (
+            kinds[answer + 1] == "locked"
+            and "Self-check" in part[answer + 1].source
+            or kinds[answer + 1] == "locked"
+        ), heading.source
         tests = [m for m in meta if m.get("grade")]
         assert tests and all(m["locked"] for m in tests)
         points = int(re.match(r"## Part \w \((\d+) points?\)", heading.source).group(1))

@@ -17,8 +17,11 @@ def small_model() -> keras.Model:
 
 
 def test_count_params_splits_trainable_and_frozen():
-    assert tlcourse.count_params(small_model()) == {"trainable": 5, "non_trainable": 36,
-                                                    "total": 41}
+    assert tlcourse.count_params(small_model()) == {
+        "trainable": 5,
+        "non_trainable": 36,
+        "total": 41,
+    }
 
 
 def test_layer_table_lists_layers_flags_and_totals():
@@ -44,10 +47,15 @@ def test_confusion_matrix_counts_true_by_predicted():
 
 
 def test_plot_history_marks_fine_tuning_start():
-    fig = tlcourse.plot_history({"loss": [1, 0.5], "val_loss": [1, 0.6], "accuracy": [0.5, 0.8],
-                                 "val_accuracy": [0.5, 0.7]},
-                                {"loss": [0.4], "val_loss": [0.5], "accuracy": [0.9],
-                                 "val_accuracy": [0.8]})
+    fig = tlcourse.plot_history(
+        {
+            "loss": [1, 0.5],
+            "val_loss": [1, 0.6],
+            "accuracy": [0.5, 0.8],
+            "val_accuracy": [0.5, 0.7],
+        },
+        {"loss": [0.4], "val_loss": [0.5], "accuracy": [0.9], "val_accuracy": [0.8]},
+    )
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     loss_axis = fig.axes[0]
     assert len(loss_axis.lines[0].get_xdata()) == 3

@@ -21,8 +21,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 def cats_and_dogs_dir() -> Path:
     """Folder with ``train/`` and ``validation/`` (each ``cats/`` and ``dogs/``)."""
-    path = fetch("cats_and_dogs_filtered.zip", DATA_URL, "cats_and_dogs_filtered",
-                 extract=True)
+    path = fetch("cats_and_dogs_filtered.zip", DATA_URL, "cats_and_dogs_filtered", extract=True)
     # Keras extracts into <cache>/cats_and_dogs_filtered_extracted/cats_and_dogs_filtered.
     if not (path / "train").is_dir() and (path / "cats_and_dogs_filtered").is_dir():
         path = path / "cats_and_dogs_filtered"
@@ -118,8 +117,13 @@ def class_counts(folder: Path) -> dict[str, int]:
     return {name: len(image_files(check_image_folder(folder) / name)) for name in CLASS_NAMES}
 
 
-def image_dataset(folder: Path | str, image_size: tuple[int, int] = IMAGE_SIZE,
-                  batch_size: int = 32, shuffle: bool = False, seed: int = 42):
+def image_dataset(
+    folder: Path | str,
+    image_size: tuple[int, int] = IMAGE_SIZE,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    seed: int = 42,
+):
     """A batched, prefetched ``tf.data.Dataset`` of ``(images, labels)``.
 
     ``folder`` is a split name (``"train"``, ``"validation"``, ``"holdout"``) or a path.
@@ -131,8 +135,14 @@ def image_dataset(folder: Path | str, image_size: tuple[int, int] = IMAGE_SIZE,
     path = split_dir(folder) if folder in ("train", "validation", "holdout") else Path(folder)
     check_image_folder(path)
     dataset = keras.utils.image_dataset_from_directory(
-        path, labels="inferred", label_mode="binary", class_names=list(CLASS_NAMES),
-        image_size=image_size, batch_size=batch_size, shuffle=shuffle, seed=seed,
+        path,
+        labels="inferred",
+        label_mode="binary",
+        class_names=list(CLASS_NAMES),
+        image_size=image_size,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
         verbose=False,
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
@@ -148,7 +158,6 @@ def load_images(paths: list[Path], image_size: tuple[int, int] = IMAGE_SIZE):
 
     images = []
     for path in paths:
-        image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3,
-                                   expand_animations=False)
+        image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
         images.append(tf.image.resize(image, image_size, method="bilinear").numpy())
     return np.stack(images).astype("float32")

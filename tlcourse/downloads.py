@@ -46,8 +46,14 @@ def cache_dir() -> Path:
     return path
 
 
-def fetch(fname: str, origin: str, mirror_path: str, *, cache_subdir: str = "datasets",
-          extract: bool = False) -> Path:
+def fetch(
+    fname: str,
+    origin: str,
+    mirror_path: str,
+    *,
+    cache_subdir: str = "datasets",
+    extract: bool = False,
+) -> Path:
     """Return a local path for ``fname``: from the offline mirror, or downloaded once.
 
     ``mirror_path`` is where the file (or, for archives, the extracted folder) lives
@@ -66,8 +72,9 @@ def fetch(fname: str, origin: str, mirror_path: str, *, cache_subdir: str = "dat
     import keras
 
     try:
-        return Path(keras.utils.get_file(fname, origin=origin, cache_subdir=cache_subdir,
-                                         extract=extract))
+        return Path(
+            keras.utils.get_file(fname, origin=origin, cache_subdir=cache_subdir, extract=extract)
+        )
     except Exception as error:  # urllib, HTTP and archive errors all mean the same here
         raise CourseDataError(
             f"Could not download {fname} from {origin} ({error}). Check the internet "
@@ -91,6 +98,7 @@ def seed_keras_cache() -> list[Path]:
 
     placed = []
     for weights in sorted((mirror / "keras" / "models").glob("*.h5")):
-        placed.append(Path(keras.utils.get_file(weights.name, origin=weights.as_uri(),
-                                                cache_subdir="models")))
+        placed.append(
+            Path(keras.utils.get_file(weights.name, origin=weights.as_uri(), cache_subdir="models"))
+        )
     return placed

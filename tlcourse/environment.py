@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 
-MIN_PYTHON = (3, 10)
+MIN_PYTHON = (3, 11)
 MIN_VERSIONS = {"tensorflow": "2.16", "keras": "3.0"}
 
 
@@ -31,19 +31,24 @@ def check_versions() -> dict[str, str]:
     import keras
     import tensorflow as tf
 
-    found = {"python": platform.python_version(), "tensorflow": tf.__version__,
-             "keras": keras.__version__}
+    found = {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
     problems = []
     if sys.version_info[:2] < MIN_PYTHON:
-        problems.append(f"Python {found['python']} is older than "
-                        f"{'.'.join(map(str, MIN_PYTHON))}")
+        problems.append(f"Python {found['python']} is older than {'.'.join(map(str, MIN_PYTHON))}")
     for name, minimum in MIN_VERSIONS.items():
         if _version_tuple(found[name]) < _version_tuple(minimum):
             problems.append(f"{name} {found[name]} is older than {minimum}")
     if problems:
-        raise SetupError("This course needs newer software: " + "; ".join(problems)
-                         + ". Run `pip install -e .` in the course folder (or "
-                         "`pip install -U tensorflow`) and restart the kernel.")
+        raise SetupError(
+            "This course needs newer software: "
+            + "; ".join(problems)
+            + ". Run `pip install -e .` in the course folder (or "
+            "`pip install -U tensorflow`) and restart the kernel."
+        )
     return found
 
 

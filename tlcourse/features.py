@@ -44,9 +44,14 @@ def files_fingerprint(paths: list[Path], labels: list[int]) -> str:
     return digest.hexdigest()
 
 
-def cached_features(extractor, folder: str | Path, image_size: tuple[int, int] = IMAGE_SIZE,
-                    batch_size: int = 16, cache: Path | None = None,
-                    verbose: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def cached_features(
+    extractor,
+    folder: str | Path,
+    image_size: tuple[int, int] = IMAGE_SIZE,
+    batch_size: int = 16,
+    cache: Path | None = None,
+    verbose: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """``(features, labels)`` of every photo in ``folder``, computed at most once.
 
     ``extractor`` maps a batch of raw RGB images in [0, 255] to features (for the lab:

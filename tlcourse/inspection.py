@@ -20,13 +20,15 @@ def layer_rows(model: keras.Model, expand_nested: bool = False) -> list[dict]:
             shape = str(layer.output.shape)
         except (AttributeError, ValueError):
             shape = "?"
-        rows.append({
-            "name": layer.name,
-            "type": type(layer).__name__,
-            "output_shape": shape,
-            "params": int(sum(w.numpy().size for w in layer.weights)),
-            "trainable": bool(layer.trainable),
-        })
+        rows.append(
+            {
+                "name": layer.name,
+                "type": type(layer).__name__,
+                "output_shape": shape,
+                "params": int(sum(w.numpy().size for w in layer.weights)),
+                "trainable": bool(layer.trainable),
+            }
+        )
         if expand_nested and isinstance(layer, keras.Model):
             for row in layer_rows(layer, expand_nested=True):
                 rows.append({**row, "name": f"{layer.name}/{row['name']}"})
@@ -36,7 +38,9 @@ def layer_rows(model: keras.Model, expand_nested: bool = False) -> list[dict]:
 def layer_table(model: keras.Model, expand_nested: bool = False, limit: int | None = None) -> str:
     """A plain-text table of the layers and the parameter totals."""
     rows = layer_rows(model, expand_nested)
-    shown = rows if limit is None or len(rows) <= limit else rows[:limit // 2] + rows[-limit // 2:]
+    shown = (
+        rows if limit is None or len(rows) <= limit else rows[: limit // 2] + rows[-limit // 2 :]
+    )
     widths = {key: max(len(key), *(len(str(r[key])) for r in shown)) for key in shown[0]}
     line = "  ".join(f"{key:<{widths[key]}}" for key in widths)
     out = [line, "-" * len(line)]
@@ -46,6 +50,8 @@ def layer_table(model: keras.Model, expand_nested: bool = False, limit: int | No
         out.append("  ".join(f"{row[key]!s:<{widths[key]}}" for key in widths))
     counts = count_params(model)
     out.append("-" * len(line))
-    out.append(f"trainable params: {counts['trainable']:,}   non-trainable params: "
-               f"{counts['non_trainable']:,}   total: {counts['total']:,}")
+    out.append(
+        f"trainable params: {counts['trainable']:,}   non-trainable params: "
+        f"{counts['non_trainable']:,}   total: {counts['total']:,}"
+    )
     return "\n".join(out)

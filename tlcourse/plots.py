@@ -24,8 +24,13 @@ def _grid(n: int, ncols: int, cell: float = 2.2) -> tuple[Figure, np.ndarray]:
     return fig, axes
 
 
-def show_images(images: np.ndarray, labels: Sequence[int], class_names: Sequence[str] = CLASS_NAMES,
-                ncols: int = 4, title: str | None = None) -> Figure:
+def show_images(
+    images: np.ndarray,
+    labels: Sequence[int],
+    class_names: Sequence[str] = CLASS_NAMES,
+    ncols: int = 4,
+    title: str | None = None,
+) -> Figure:
     """A grid of photos (values in [0, 255]), each titled with its class name."""
     fig, axes = _grid(len(images), ncols)
     for ax, image, label in zip(axes, images, labels):
@@ -40,8 +45,9 @@ def _as_history(history) -> dict[str, list[float]]:
     return dict(getattr(history, "history", history))
 
 
-def plot_history(history, fine_tune_history=None, metrics: Sequence[str] = ("loss", "accuracy")
-                 ) -> Figure:
+def plot_history(
+    history, fine_tune_history=None, metrics: Sequence[str] = ("loss", "accuracy")
+) -> Figure:
     """Learning curves (training and validation) for each metric.
 
     With ``fine_tune_history``, its epochs are appended and a dashed line marks where
@@ -58,8 +64,14 @@ def plot_history(history, fine_tune_history=None, metrics: Sequence[str] = ("los
         for key, style in ((metric, "-"), (f"val_{metric}", "--")):
             if key in curves:
                 epochs = np.arange(1, len(curves[key]) + 1)
-                ax.plot(epochs, curves[key], style, marker="o", markersize=3,
-                        label="validation" if key.startswith("val_") else "training")
+                ax.plot(
+                    epochs,
+                    curves[key],
+                    style,
+                    marker="o",
+                    markersize=3,
+                    label="validation" if key.startswith("val_") else "training",
+                )
         if fine_tune_history is not None:
             ax.axvline(start + 0.5, color="grey", linestyle=":", label="fine-tuning starts")
         ax.set_xlabel("epoch")
@@ -68,23 +80,32 @@ def plot_history(history, fine_tune_history=None, metrics: Sequence[str] = ("los
     return fig
 
 
-def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int = 2) -> np.ndarray:
+def confusion_matrix(
+    y_true: Sequence[int], y_pred: Sequence[int], n_classes: int = 2
+) -> np.ndarray:
     """Counts ``matrix[true, predicted]``."""
     matrix = np.zeros((n_classes, n_classes), dtype=int)
     np.add.at(matrix, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
     return matrix
 
 
-def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
-                          class_names: Sequence[str] = CLASS_NAMES) -> Figure:
+def plot_confusion_matrix(
+    y_true: Sequence[int], y_pred: Sequence[int], class_names: Sequence[str] = CLASS_NAMES
+) -> Figure:
     """A labelled confusion matrix with the count in each cell."""
     matrix = confusion_matrix(y_true, y_pred, len(class_names))
     fig = Figure(figsize=(3.8, 3.4), layout="constrained")
     ax = fig.subplots()
     ax.imshow(matrix, cmap="Blues")
     for (row, col), count in np.ndenumerate(matrix):
-        ax.text(col, row, str(count), ha="center", va="center",
-                color="white" if count > matrix.max() / 2 else "black")
+        ax.text(
+            col,
+            row,
+            str(count),
+            ha="center",
+            va="center",
+            color="white" if count > matrix.max() / 2 else "black",
+        )
     ax.set_xticks(range(len(class_names)), class_names)
     ax.set_yticks(range(len(class_names)), class_names)
     ax.set_xlabel("predicted")
@@ -92,9 +113,14 @@ def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
     return fig
 
 
-def show_misclassified(paths: Sequence[Path], y_true: Sequence[int], dog_probability: Sequence[float],
-                       class_names: Sequence[str] = CLASS_NAMES, limit: int = 12,
-                       ncols: int = 4) -> Figure:
+def show_misclassified(
+    paths: Sequence[Path],
+    y_true: Sequence[int],
+    dog_probability: Sequence[float],
+    class_names: Sequence[str] = CLASS_NAMES,
+    limit: int = 12,
+    ncols: int = 4,
+) -> Figure:
     """The wrongly classified photos, most confident mistakes first.
 
     Each title gives the true class, the predicted class and the model's confidence.
@@ -115,6 +141,9 @@ def show_misclassified(paths: Sequence[Path], y_true: Sequence[int], dog_probabi
     fig, axes = _grid(len(wrong), ncols, cell=2.4)
     for ax, image, index in zip(axes, images, wrong):
         ax.imshow(image / 255.0)
-        ax.set_title(f"true {class_names[y_true[index]]}\nsaid {class_names[predicted[index]]} "
-                     f"({confidence[index]:.0%})", fontsize=9)
+        ax.set_title(
+            f"true {class_names[y_true[index]]}\nsaid {class_names[predicted[index]]} "
+            f"({confidence[index]:.0%})",
+            fontsize=9,
+        )
     return fig

@@ -47,7 +47,9 @@ def build_one(name: str, folder: Path) -> Path:
         cell = _cell(nb, edit["cell"])
         if "replace" in edit:
             if cell.source.count(edit["replace"]) != 1:
-                raise ValueError(f"{name}: {edit['replace']!r} is not exactly once in {edit['cell']}")
+                raise ValueError(
+                    f"{name}: {edit['replace']!r} is not exactly once in {edit['cell']}"
+                )
             cell.source = cell.source.replace(edit["replace"], edit["with"])
         elif "append" in edit:
             cell.source = cell.source.rstrip("\n") + "\n" + edit["append"]

@@ -1,0 +1,1 @@
+"""Maintenance tools for the course's notebooks (not needed by students)."""
