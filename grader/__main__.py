@@ -1,4 +1,4 @@
-"""Command line: ``python -m grader {release,grade}``."""
+"""Command line: ``python -m grader {release,grade,bundle}``."""
 
 from __future__ import annotations
 
@@ -12,12 +12,41 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("release", help="regenerate labs/ and solutions/ from the master notebook")
     grade = commands.add_parser("grade", help="autograde a folder of student notebooks")
-    grade.add_argument("submissions", type=Path,
-                       help="folder of <student_id>.ipynb files, or nbgrader's submitted/ layout")
-    grade.add_argument("--out", type=Path, required=True,
-                       help="output folder: grades.csv, feedback/<student_id>.html, gradebook")
-    grade.add_argument("--holdout", type=Path, default=None,
-                       help="held-out photos (cats/, dogs/) to measure accuracy on")
+    grade.add_argument(
+        "submissions",
+        type=Path,
+        help="folder of <student_id>.ipynb files, nbgrader's submitted/ layout, "
+        "or an LMS's ZIP of notebooks",
+    )
+    grade.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="output folder: grades.csv, feedback/<student_id>.html, gradebook",
+    )
+    grade.add_argument(
+        "--holdout",
+        type=Path,
+        default=None,
+        help="held-out photos (cats/, dogs/) to measure accuracy on",
+    )
+    grade.add_argument(
+        "--roster",
+        type=Path,
+        default=None,
+        help="CSV with a student_id column (optional lms_id): everyone gets a row",
+    )
+    grade.add_argument(
+        "--name-regexp",
+        default=None,
+        help="regex with a (?P<student_id>...) group for ZIP member paths, "
+        "as nbgrader zip_collect's named_regexp",
+    )
+    bundle = commands.add_parser("bundle", help="write the student bundle to a folder")
+    bundle.add_argument("out", type=Path, help="folder to write (must not exist or be empty)")
+    bundle.add_argument(
+        "--with-solutions", action="store_true", help="also include solutions/ (after the deadline)"
+    )
     args = parser.parse_args(argv)
 
     import tlcourse
@@ -28,11 +57,20 @@ def main(argv: list[str] | None = None) -> int:
         for path in generate():
             print(f"wrote {path}")
         return 0
-    from .grading import grade_class
+    if args.command == "bundle":
+        from .bundle import BundleError, write_bundle
+
+        try:
+            print(f"wrote the student bundle to {write_bundle(args.out, args.with_solutions)}")
+        except BundleError as error:
+            print(f"grader: {error}", file=sys.stderr)
+            return 2
+        return 0
+    from .lms import LmsError, grade_submissions
 
     try:
-        grade_class(args.submissions, args.out, args.holdout)
-    except tlcourse.CourseDataError as error:
+        grade_submissions(args.submissions, args.out, args.holdout, args.roster, args.name_regexp)
+    except (tlcourse.CourseDataError, LmsError) as error:
         print(f"grader: {error}", file=sys.stderr)
         return 2
     return 0

@@ -29,11 +29,11 @@ CELL_TIMEOUT = 600  # seconds per cell: feature extraction and training take min
 # that wrote anything to stderr as 0. Stream outputs matching this are dropped before
 # scoring. A failing test still scores 0: failures are "error" outputs, not stderr.
 STDERR_NOISE = (
-    r"(?m)^(?:[IWE]\d{4} \d\d:\d\d:\d\d"             # absl / TF C++ log lines
+    r"(?m)^(?:[IWE]\d{4} \d\d:\d\d:\d\d"  # absl / TF C++ log lines
     r"|WARNING: All log messages before absl"
     r"|To enable the following instructions"
     r"|WARNING:tensorflow:|WARNING:absl:"
-    r"|.*\b\w*Warning: )"                             # Python warnings
+    r"|.*\b\w*Warning: )"  # Python warnings
 )
 
 DELETED_TEST_NOTE = (
@@ -51,8 +51,10 @@ def course_config(root: Path, db_path: Path | None = None) -> Config:
     c.CourseDirectory.db_url = f"sqlite:///{db_path or Path(root) / 'gradebook.db'}"
     c.Execute.timeout = CELL_TIMEOUT
     c.Execute.startup_timeout = 120
-    c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:",
-                                 "--IPKernelApp.log_level=ERROR"]
+    c.Execute.extra_arguments = [
+        "--HistoryManager.hist_file=:memory:",
+        "--IPKernelApp.log_level=ERROR",
+    ]
     c.IgnorePattern.enabled = True
     c.IgnorePattern.pattern = STDERR_NOISE
     c.OverwriteCells.add_missing_cells = True
@@ -60,11 +62,18 @@ def course_config(root: Path, db_path: Path | None = None) -> Config:
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     # Feedback shows scores and messages; hidden test code is cut from sources and tracebacks.
     c.GenerateFeedback.preprocessors = [
-        GetGrades, ClearHiddenTests, ScrubTestTracebacks, CSSHTMLHeaderPreprocessor,
+        GetGrades,
+        ClearHiddenTests,
+        ScrubTestTracebacks,
+        CSSHTMLHeaderPreprocessor,
     ]
     # The published solution: solutions kept, hidden tests removed, nothing executed.
     c.GenerateSolution.preprocessors = [
-        IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme, ClearHiddenTests,
+        IncludeHeaderFooter,
+        LockCells,
+        ClearOutput,
+        ClearMarkScheme,
+        ClearHiddenTests,
     ]
     return c
 

@@ -15,6 +15,7 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,8 +65,11 @@ def find_submissions(folder: Path) -> list[Submission]:
         if notebooks:
             found[student_dir.name] = Submission(student_dir.name, notebooks[0])
         elif (student_dir / ASSIGNMENT).is_dir():
-            found[student_dir.name] = Submission(student_dir.name, student_dir / ASSIGNMENT,
-                                                 "no .ipynb file in the submission folder")
+            found[student_dir.name] = Submission(
+                student_dir.name,
+                student_dir / ASSIGNMENT,
+                "no .ipynb file in the submission folder",
+            )
     for path in sorted(folder.iterdir()):
         if path.is_file() and not path.name.startswith("."):
             student = path.stem if path.suffix == ".ipynb" else path.name
@@ -90,7 +94,13 @@ def check_notebook(sub: Submission) -> str:
         return "the notebook file is empty"
     try:
         nb = nbformat.reads(text, as_version=4)
-    except (ValueError, KeyError, TypeError, AttributeError) as error:  # JSON or format
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        nbformat.ValidationError,
+    ) as error:  # not JSON, or not a notebook (e.g. "{}")
         return f"the file is not a valid notebook (not JSON in notebook format: {str(error)[:120]})"
     master = nbformat.read(MASTER, as_version=4)
     ours = {c.metadata["nbgrader"]["grade_id"] for c in master.cells if "nbgrader" in c.metadata}
@@ -104,8 +114,9 @@ def check_notebook(sub: Submission) -> str:
 class ClassGrader:
     """Grades submissions into ``out`` with nbgrader, one student at a time."""
 
-    def __init__(self, out: Path, holdout: Path):
+    def __init__(self, out: Path, holdout: Path, on_write: Callable[[Path], object] | None = None):
         self.out = Path(out).resolve()
+        self.on_write = on_write  # called with grades.csv after each rewrite
         self.course = self.out / "nbgrader"
         self.holdout = Path(holdout).resolve()
         self.parts = master_parts()
@@ -229,13 +240,22 @@ class ClassGrader:
         for student_id in sorted(rows):
             row = rows[student_id]
             total = sum(row[part] for part in self.parts)
-            lines.append([student_id, *(_number(row[p]) for p in self.parts), _number(total),
-                          _number(maximum), row["note"]])
+            lines.append(
+                [
+                    student_id,
+                    *(_number(row[p]) for p in self.parts),
+                    _number(total),
+                    _number(maximum),
+                    row["note"],
+                ]
+            )
         path = self.out / "grades.csv"
         partial = path.with_suffix(".csv.partial")
         with open(partial, "w", newline="") as handle:
             csv.writer(handle).writerows(lines)
         partial.replace(path)
+        if self.on_write:
+            self.on_write(path)
         return path
 
 
@@ -255,21 +275,33 @@ def _last_error(outcome: dict) -> str:
     return lines[-1][:300] if lines else "unknown error"
 
 
-def grade_class(submissions: Path, out: Path, holdout: Path | None = None,
-                log=print) -> list[Result]:
-    """Grade every submission in ``submissions`` into ``out``; return the results."""
-    import tlcourse
+def grade_class(
+    submissions: Path | list[Submission],
+    out: Path,
+    holdout: Path | None = None,
+    log=print,
+    on_write: Callable[[Path], object] | None = None,
+) -> list[Result]:
+    """Grade every submission in ``submissions`` into ``out``; return the results.
+
+    ``submissions`` is a folder or, from grader/lms.py, already collected submissions;
+    ``on_write(grades_csv)`` runs after every rewrite of grades.csv (roster, LMS export).
+    """
     from sqlalchemy.exc import SAWarning
+
+    import tlcourse
 
     # nbgrader's gradebook triggers harmless SQLAlchemy session warnings on every student.
     warnings.filterwarnings("ignore", category=SAWarning)
     holdout_dir = tlcourse.data.check_image_folder(holdout) if holdout else tlcourse.holdout_dir()
-    subs = find_submissions(submissions)
+    subs = submissions if isinstance(submissions, list) else find_submissions(submissions)
     if not subs:
         raise SystemExit(f"grader: no submissions found in {submissions}")
-    grader = ClassGrader(out, holdout_dir)
-    log(f"Grading {len(subs)} submission(s) of {ASSIGNMENT} into {grader.out} "
-        f"(held-out photos: {holdout_dir})")
+    grader = ClassGrader(out, holdout_dir, on_write)
+    log(
+        f"Grading {len(subs)} submission(s) of {ASSIGNMENT} into {grader.out} "
+        f"(held-out photos: {holdout_dir})"
+    )
     results = []
     for number, sub in enumerate(subs, 1):
         log(f"[{number}/{len(subs)}] {sub.student_id} ...", end=" ", flush=True)
@@ -277,7 +309,10 @@ def grade_class(submissions: Path, out: Path, holdout: Path | None = None,
         results.append(result)
         grader.write_grades()  # after every student, so an interruption loses nothing graded
         total = sum(result.scores.values())
-        log(f"{total:g} points ({result.seconds:.0f} s)" + (f"  -- {result.note}" if result.note else ""))
+        log(
+            f"{total:g} points ({result.seconds:.0f} s)"
+            + (f"  -- {result.note}" if result.note else "")
+        )
     path = grader.write_grades()
     log(f"Wrote {path} and {grader.out / 'feedback'}/")
     return results
