@@ -16,7 +16,10 @@ interrupt reaches the kernel as usual)::
 
 New namespaces: mount, network (only a loopback that is down), PID, IPC, UTS. When init
 exits, the kernel kills every process left in its PID namespace, so nothing a student
-started survives the kernel.
+started survives the kernel. The kernel talks to jupyter_client over Unix sockets (ZeroMQ
+``ipc``) in the sandbox's ``run`` folder, the only host folder it can write to: sticky, not
+listable, and its sockets are made with umask 077. Set-up errors end the launch with exit
+status 70 and a ``[sandbox]`` line on stderr; nothing runs unsandboxed.
 """
 
 from __future__ import annotations
@@ -53,11 +56,21 @@ PR_SET_NO_NEW_PRIVS = 38
 EXIT_SETUP_FAILED = 70
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                        ctypes.c_char_p]
+_libc.mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
 _libc.unshare.argtypes = [ctypes.c_int]
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                        ctypes.c_ulong]
+_libc.prctl.argtypes = [
+    ctypes.c_int,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+]
 
 
 class SetupError(RuntimeError):
@@ -77,11 +90,14 @@ def _check(result: int, what: str) -> None:
         raise SetupError(f"{what}: {os.strerror(err)}")
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int,
-          data: str | None = None) -> None:
-    enc = (lambda s: None if s is None else s.encode())
-    _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)),
-           f"mount {fstype or 'bind'} {source} on {target}")
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None
+) -> None:
+    enc = lambda s: None if s is None else s.encode()
+    _check(
+        _libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)),
+        f"mount {fstype or 'bind'} {source} on {target}",
+    )
 
 
 def prctl(option: int, value: int) -> None:
@@ -120,8 +136,14 @@ def kernel_env(config: dict, home: str, conn: str) -> dict[str, str]:
     prefixes = tuple(config["env_prefixes"])
     env = {k: v for k, v in os.environ.items() if k in allowed or k.startswith(prefixes)}
     env.update(config.get("env_set", {}))
-    env.update(HOME=home, TMPDIR="/tmp", USER="student", LOGNAME="student",
-               MPLCONFIGDIR=f"{home}/.config/matplotlib", JPY_CONNECTION_FILE=conn)
+    env.update(
+        HOME=home,
+        TMPDIR="/tmp",
+        USER="student",
+        LOGNAME="student",
+        MPLCONFIGDIR=f"{home}/.config/matplotlib",
+        JPY_CONNECTION_FILE=conn,
+    )
     # The host's pid means nothing here; "1" (the kernel's real parent, init) turns off
     # ipykernel's parent polling and its "Ctrl-C will not work" banner.
     env["JPY_PARENT_PID"] = "1"
@@ -157,17 +179,24 @@ def build_mounts(config: dict, uid: int, cwd: str, ipc_dir: str) -> None:
     """Make the file system the kernel sees; runs as root in the new mount namespace."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     hide = [p for p in map(os.path.realpath, config["hide"]) if os.path.lexists(p)]
-    readonly = [p for p in map(os.path.realpath, config["readonly"]) if os.path.isdir(p)
-                or os.path.isfile(p)]
+    readonly = [
+        p
+        for p in map(os.path.realpath, config["readonly"])
+        if os.path.isdir(p) or os.path.isfile(p)
+    ]
     overlay = [p for p in map(os.path.realpath, config["overlay"]) if os.path.isdir(p)]
 
     # 1. Scratch: one size-capped tmpfs for every writable place (tmp, home, work, overlays).
     box = config["box"]
     os.makedirs(box, 0o700, exist_ok=True)
-    mount("tmpfs", box, "tmpfs", MS_NOSUID | MS_NODEV,
-          f"size={config['scratch_bytes']},mode=0755")
-    for name, mode, owner in (("tmp", 0o1777, 0), ("shm", 0o1777, 0), ("work", 0o755, uid),
-                              ("ov", 0o755, 0), ("empty", 0o755, 0)):
+    mount("tmpfs", box, "tmpfs", MS_NOSUID | MS_NODEV, f"size={config['scratch_bytes']},mode=0755")
+    for name, mode, owner in (
+        ("tmp", 0o1777, 0),
+        ("shm", 0o1777, 0),
+        ("work", 0o755, uid),
+        ("ov", 0o755, 0),
+        ("empty", 0o755, 0),
+    ):
         os.mkdir(f"{box}/{name}", mode)
         os.chmod(f"{box}/{name}", mode)
         os.chown(f"{box}/{name}", owner, owner)
@@ -191,11 +220,15 @@ def build_mounts(config: dict, uid: int, cwd: str, ipc_dir: str) -> None:
         for sub in ("lower", "upper", "work", "merged"):
             os.makedirs(f"{layer}/{sub}", 0o755)
         mount(path, f"{layer}/lower", None, MS_BIND | MS_REC)
-        mount(None, f"{layer}/lower", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID
-              | MS_NODEV)
+        mount(None, f"{layer}/lower", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
         try:
-            mount("overlay", f"{layer}/merged", "overlay", MS_NOSUID | MS_NODEV,
-                  f"lowerdir={layer}/lower,upperdir={layer}/upper,workdir={layer}/work")
+            mount(
+                "overlay",
+                f"{layer}/merged",
+                "overlay",
+                MS_NOSUID | MS_NODEV,
+                f"lowerdir={layer}/lower,upperdir={layer}/upper,workdir={layer}/work",
+            )
         except SetupError as error:
             log(f"{error}; {path} is read-only instead")
             readonly.append(path)
@@ -236,8 +269,13 @@ def build_mounts(config: dict, uid: int, cwd: str, ipc_dir: str) -> None:
             if not os.path.lexists(target):
                 continue  # already out of sight (e.g. under the private /tmp)
             if os.path.isdir(target) and not os.path.islink(target):
-                mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                      "size=64k,nr_inodes=4096,mode=0755")
+                mount(
+                    "tmpfs",
+                    target,
+                    "tmpfs",
+                    MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                    "size=64k,nr_inodes=4096,mode=0755",
+                )
                 covers.append(target)
             else:
                 mount(nothing, target, None, MS_BIND)
@@ -253,8 +291,13 @@ def build_mounts(config: dict, uid: int, cwd: str, ipc_dir: str) -> None:
         flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (MS_RDONLY if read_only else 0)
         mount(None, target, None, flags)
     for target in covers:  # after every mount point below them was made
-        mount(None, target, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              "size=64k,nr_inodes=4096,mode=0755")
+        mount(
+            None,
+            target,
+            None,
+            MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            "size=64k,nr_inodes=4096,mode=0755",
+        )
     for fd in sources.values():
         os.close(fd)
     # The scratch stays mounted under the sandbox folder, which is hidden; the binds above
@@ -265,19 +308,22 @@ def build_mounts(config: dict, uid: int, cwd: str, ipc_dir: str) -> None:
 # --------------------------------------------------------------------------- processes
 
 
-def exec_kernel(config: dict, uid: int, cwd: str, conn: str, home: str,
-                kernel_args: list[str]) -> None:
+def exec_kernel(
+    config: dict, uid: int, cwd: str, conn: str, home: str, kernel_args: list[str]
+) -> None:
     """Drop every privilege and become ipykernel (the child of init)."""
     limits = config["limits"]
     with open("/proc/self/oom_score_adj", "w") as handle:
         handle.write("1000")  # the OOM killer takes a sandbox before the grader
-    for name, value in (("RLIMIT_AS", limits.get("address_space")),
-                        ("RLIMIT_DATA", limits.get("data")),
-                        ("RLIMIT_NPROC", limits.get("processes")),
-                        ("RLIMIT_FSIZE", limits.get("file_size")),
-                        ("RLIMIT_NOFILE", limits.get("open_files")),
-                        ("RLIMIT_CPU", limits.get("cpu_seconds")),
-                        ("RLIMIT_CORE", 0)):
+    for name, value in (
+        ("RLIMIT_AS", limits.get("address_space")),
+        ("RLIMIT_DATA", limits.get("data")),
+        ("RLIMIT_NPROC", limits.get("processes")),
+        ("RLIMIT_FSIZE", limits.get("file_size")),
+        ("RLIMIT_NOFILE", limits.get("open_files")),
+        ("RLIMIT_CPU", limits.get("cpu_seconds")),
+        ("RLIMIT_CORE", 0),
+    ):
         if value is not None:
             resource.setrlimit(getattr(resource, name), (int(value), int(value)))
     os.umask(0o077)
@@ -332,6 +378,7 @@ def run_init(config: dict, uid: int, cwd: str, conn_file: str, kernel_args: list
 
 def supervise(init: int, config: dict, parent: int) -> int:
     """Wait for init; kill the whole sandbox on TERM, grader death or time limit."""
+
     def stop(signum, _frame):
         _kill(init)
         os._exit(128 + signum)
@@ -391,8 +438,10 @@ def main(argv: list[str]) -> int:
         uid = pick_uid(config)
         cwd = os.path.realpath(os.getcwd())
         parent = os.getppid()
-        _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
-                             | CLONE_NEWPID), "unshare")
+        _check(
+            _libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID),
+            "unshare",
+        )
     except (SetupError, OSError, ValueError, KeyError) as error:
         log(f"cannot start: {error}")
         return EXIT_SETUP_FAILED

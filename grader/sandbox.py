@@ -53,26 +53,39 @@ UID_BASE, UID_COUNT = 200_000, 100_000  # kernels run as a free uid in this rang
 MAX_SOCKET_PATH = 100  # sun_path holds 107 bytes; "<dir>/ipc-NNNN" must fit
 
 # Environment passed to the kernel; everything else (tokens, credentials) is dropped.
-ENV_NAMES = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "MPLBACKEND", "PYTHONHASHSEED",
-             "PYTHONUNBUFFERED", "PYTHONIOENCODING", "PYDEVD_DISABLE_FILE_VALIDATION",
-             "JPY_SESSION_NAME", "CUDA_VISIBLE_DEVICES")
-ENV_PREFIXES = ("LC_", "TF_", "KERAS_", "COURSE_", "OMP_", "MKL_", "OPENBLAS_", "XLA_",
-                "TFDS_")
+ENV_NAMES = (
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TERM",
+    "MPLBACKEND",
+    "PYTHONHASHSEED",
+    "PYTHONUNBUFFERED",
+    "PYTHONIOENCODING",
+    "PYDEVD_DISABLE_FILE_VALIDATION",
+    "JPY_SESSION_NAME",
+    "CUDA_VISIBLE_DEVICES",
+)
+ENV_PREFIXES = ("LC_", "TF_", "KERAS_", "COURSE_", "OMP_", "MKL_", "OPENBLAS_", "XLA_", "TFDS_")
 
 
 @dataclass(frozen=True)
 class SandboxLimits:
     """What a sandboxed kernel may use. ``None`` means no limit."""
 
-    cell_timeout: int = CELL_TIMEOUT          # s per cell (nbclient: Execute.timeout)
-    notebook_timeout: int | None = 3600       # s from kernel start to kill, whole notebook
-    address_space: int | None = 12 * GiB      # RLIMIT_AS per process (TF reserves a lot)
-    data: int | None = None                   # RLIMIT_DATA per process
-    processes: int = 512                      # RLIMIT_NPROC for the sandbox uid (threads too)
-    file_size: int = 1 * GiB                  # RLIMIT_FSIZE: largest file the kernel writes
-    open_files: int = 4096                    # RLIMIT_NOFILE
-    cpu_seconds: int | None = None            # RLIMIT_CPU per process
-    scratch: int = 2 * GiB                    # tmpfs: /tmp, /dev/shm, working copy, caches
+    cell_timeout: int = CELL_TIMEOUT  # s per cell (nbclient: Execute.timeout)
+    notebook_timeout: int | None = 3600  # s from kernel start to kill, whole notebook
+    # RLIMIT_AS per process. The whole lab (MobileNetV2, fine-tuning) peaked at 3.2 GiB of
+    # address space on 2 cores and passed under a 6 GiB cap; TensorFlow reserves more with
+    # more cores (thread stacks, malloc arenas), hence the margin.
+    address_space: int | None = 12 * GiB
+    data: int | None = None  # RLIMIT_DATA per process
+    processes: int = 512  # RLIMIT_NPROC for the sandbox uid (threads too)
+    file_size: int = 1 * GiB  # RLIMIT_FSIZE: largest file the kernel writes
+    open_files: int = 4096  # RLIMIT_NOFILE
+    cpu_seconds: int | None = None  # RLIMIT_CPU per process
+    scratch: int = 2 * GiB  # tmpfs: /tmp, /dev/shm, working copy, caches
 
 
 @dataclass
@@ -114,8 +127,12 @@ def default_hidden() -> list[Path]:
 
 def default_readonly() -> list[Path]:
     """Paths the kernel needs to read: Python, ``tlcourse``, the held-out and offline data."""
-    paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
-             Path(sys.executable).resolve().parent.parent, REPO / "tlcourse"}
+    paths = {
+        Path(sys.prefix).resolve(),
+        Path(sys.base_prefix).resolve(),
+        Path(sys.executable).resolve().parent.parent,
+        REPO / "tlcourse",
+    }
     for name in ("COURSE_HOLDOUT_DIR", "COURSE_OFFLINE_DIR"):
         if os.environ.get(name):
             paths.add(Path(os.environ[name]).expanduser().resolve())
@@ -131,9 +148,16 @@ def default_overlay() -> list[Path]:
     return sorted(paths)
 
 
-def prepare_sandbox(folder: Path | None = None, limits: SandboxLimits = SandboxLimits(), *,
-                    hide=(), readonly=(), overlay=None, uid: int | None = None,
-                    kernel_name: str = KERNEL_NAME) -> Sandbox:
+def prepare_sandbox(
+    folder: Path | None = None,
+    limits: SandboxLimits = SandboxLimits(),
+    *,
+    hide=(),
+    readonly=(),
+    overlay=None,
+    uid: int | None = None,
+    kernel_name: str = KERNEL_NAME,
+) -> Sandbox:
     """Write the sandbox's kernelspec and launcher settings; return how to select them.
 
     ``hide``: extra paths to cover (the course folder with the gradebook, other
@@ -178,8 +202,14 @@ def prepare_sandbox(folder: Path | None = None, limits: SandboxLimits = SandboxL
     settings_file.write_text(json.dumps(settings, indent=1))
     os.chmod(settings_file, stat.S_IRUSR | stat.S_IWUSR)
     spec = {
-        "argv": [sys.executable, "-I", "-S", str(LAUNCHER), str(settings_file),
-                 "{connection_file}"],
+        "argv": [
+            sys.executable,
+            "-I",
+            "-S",
+            str(LAUNCHER),
+            str(settings_file),
+            "{connection_file}",
+        ],
         "display_name": "Python 3 (ipykernel)",
         "language": "python",
         "interrupt_mode": "signal",
