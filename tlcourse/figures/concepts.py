@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.patches import FancyBboxPatch
+
+from .drawing import arrow, canvas
 
 BASE, HEAD, OLD, DATA, NOTE = "#4c72b0", "#55a868", "#c44e52", "#8c8c8c", "#dd8452"
 
@@ -44,47 +46,9 @@ def _box(
     )
 
 
-def _arrow(
-    ax,
-    start: tuple[float, float],
-    end: tuple[float, float],
-    text: str = "",
-    style: str = "-|>",
-    colour: str = "black",
-) -> None:
-    """An arrow from ``start`` to ``end`` with an optional label at its middle."""
-    ax.add_patch(
-        FancyArrowPatch(
-            start, end, arrowstyle=style, mutation_scale=14, color=colour, linewidth=1.5
-        )
-    )
-    if text:
-        ax.text(
-            (start[0] + end[0]) / 2 + 0.08,
-            (start[1] + end[1]) / 2,
-            text,
-            fontsize=9,
-            ha="left",
-            va="center",
-            color=colour,
-        )
-
-
-def _canvas(
-    width: float, height: float, xlim: tuple[float, float], ylim: tuple[float, float]
-) -> tuple[Figure, object]:
-    """A figure with one axis-free axes spanning the given data limits."""
-    fig = Figure(figsize=(width, height))
-    ax = fig.add_subplot()
-    ax.set_xlim(*xlim)
-    ax.set_ylim(*ylim)
-    ax.axis("off")
-    return fig, ax
-
-
 def transfer_at_a_glance_figure() -> Figure:
     """Pretrained base + old top on ImageNet; the same base, frozen, with a new head."""
-    fig, ax = _canvas(10, 4.6, (0, 10), (0, 5))
+    fig, ax = canvas(10, 4.6, (0, 10), (0, 5))
     ax.text(
         0.1,
         4.7,
@@ -95,8 +59,8 @@ def transfer_at_a_glance_figure() -> Figure:
     _box(ax, 0.2, 3.3, 1.6, 0.9, "photo", DATA)
     _box(ax, 2.4, 3.2, 3.6, 1.1, "base: convolutional layers\n(edges, textures, parts)", BASE)
     _box(ax, 6.6, 3.3, 2.6, 0.9, "top: 1000 classes", OLD)
-    _arrow(ax, (1.85, 3.75), (2.35, 3.75))
-    _arrow(ax, (6.05, 3.75), (6.55, 3.75))
+    arrow(ax, (1.85, 3.75), (2.35, 3.75))
+    arrow(ax, (6.05, 3.75), (6.55, 3.75))
 
     ax.text(
         0.1,
@@ -108,10 +72,10 @@ def transfer_at_a_glance_figure() -> Figure:
     _box(ax, 0.2, 0.8, 1.6, 0.9, "cat or dog\nphoto", DATA)
     _box(ax, 2.4, 0.7, 3.6, 1.1, "the same base\n(weights copied, frozen)", BASE)
     _box(ax, 6.6, 0.8, 2.6, 0.9, "new head: dog?", HEAD)
-    _arrow(ax, (1.85, 1.25), (2.35, 1.25))
-    _arrow(ax, (6.05, 1.25), (6.55, 1.25))
-    _arrow(ax, (5.6, 3.15), (5.6, 1.85), "copy the learned weights", colour=BASE)
-    _arrow(ax, (8.6, 3.25), (8.6, 2.0), "thrown away", style="-", colour=OLD)
+    arrow(ax, (1.85, 1.25), (2.35, 1.25))
+    arrow(ax, (6.05, 1.25), (6.55, 1.25))
+    arrow(ax, (5.6, 3.15), (5.6, 1.85), "copy the learned weights", color=BASE)
+    arrow(ax, (8.6, 3.25), (8.6, 2.0), "thrown away", style="-", color=OLD)
     ax.text(8.6, 1.98, "x", color=OLD, fontsize=16, ha="center", va="center", fontweight="bold")
     ax.text(
         5.0,
@@ -121,13 +85,12 @@ def transfer_at_a_glance_figure() -> Figure:
         ha="center",
         style="italic",
     )
-    fig.tight_layout()
     return fig
 
 
 def bottom_and_top_figure() -> Figure:
     """A classification network read from the input (bottom) up to the classes (top)."""
-    fig, ax = _canvas(7.5, 6.2, (0, 7.5), (0, 6.4))
+    fig, ax = canvas(7.5, 6.2, (0, 7.5), (0, 6.4))
     layers = [
         ("input photo", DATA, "pixels"),
         ("early conv layers", BASE, "edges, colours"),
@@ -141,7 +104,7 @@ def bottom_and_top_figure() -> Figure:
         _box(ax, 0.4, y, 3.0, 0.7, name, colour, fontsize=9)
         ax.text(3.6, y + 0.35, learns, fontsize=9, va="center")
         if index:
-            _arrow(ax, (1.9, y - 0.28), (1.9, y - 0.02))
+            arrow(ax, (1.9, y - 0.28), (1.9, y - 0.02))
     ax.plot([6.0, 6.2, 6.2, 6.0], [1.3, 1.3, 4.0, 4.0], color=BASE, linewidth=2)
     ax.text(
         6.3,
@@ -163,25 +126,24 @@ def bottom_and_top_figure() -> Figure:
         fontweight="bold",
     )
     ax.set_title("The bottom and the top of a network", fontsize=12)
-    fig.tight_layout()
     return fig
 
 
 def include_top_figure() -> Figure:
     """What MobileNetV2 returns with include_top=True and with include_top=False."""
-    fig, ax = _canvas(10, 4.8, (0, 10), (0, 5.2))
+    fig, ax = canvas(10, 4.8, (0, 10), (0, 5.2))
     for x, title, with_top in ((0.3, "include_top=True", True), (5.3, "include_top=False", False)):
         ax.text(
             x + 2.2, 4.95, title, fontsize=12, ha="center", fontweight="bold", family="monospace"
         )
         _box(ax, x, 0.2, 4.4, 0.6, "input  (224, 224, 3)", DATA, fontsize=9)
         _box(ax, x, 1.1, 4.4, 1.0, "convolutional base\noutput (7, 7, 1280)", BASE, fontsize=9)
-        _arrow(ax, (x + 2.2, 0.82), (x + 2.2, 1.08))
+        arrow(ax, (x + 2.2, 0.82), (x + 2.2, 1.08))
         if with_top:
             _box(ax, x, 2.4, 4.4, 0.6, "global average pooling  (1280,)", OLD, fontsize=9)
             _box(ax, x, 3.3, 4.4, 0.6, "Dense 1000 + softmax  (1000,)", OLD, fontsize=9)
-            _arrow(ax, (x + 2.2, 2.12), (x + 2.2, 2.38))
-            _arrow(ax, (x + 2.2, 3.02), (x + 2.2, 3.28))
+            arrow(ax, (x + 2.2, 2.12), (x + 2.2, 2.38))
+            arrow(ax, (x + 2.2, 3.02), (x + 2.2, 3.28))
             ax.text(
                 x + 2.2, 4.35, "output: 1000 ImageNet class probabilities", fontsize=9, ha="center"
             )
@@ -198,11 +160,10 @@ def include_top_figure() -> Figure:
                 fontsize=9,
                 text_colour="black",
             )
-            _arrow(ax, (x + 2.2, 2.12), (x + 2.2, 2.38))
+            arrow(ax, (x + 2.2, 2.12), (x + 2.2, 2.38))
             ax.text(
                 x + 2.2, 4.35, "output: a (7, 7, 1280) grid of features", fontsize=9, ha="center"
             )
-    fig.tight_layout()
     return fig
 
 
@@ -218,12 +179,12 @@ def which_output_layer_figure() -> Figure:
         ("pooled", "1280", NOTE),
         ("top", "1000 classes", OLD),
     ]
-    fig, ax = _canvas(11, 2.8, (0, 11), (0.2, 3.5))
+    fig, ax = canvas(11, 2.8, (0, 11), (0.2, 3.5))
     for index, (name, shape, colour) in enumerate(stages):
         x = 0.15 + index * 1.35
         _box(ax, x, 1.5, 1.1, 0.8, f"{name}\n{shape}", colour, fontsize=8)
         if index:
-            _arrow(ax, (x - 0.22, 1.9), (x - 0.02, 1.9))
+            arrow(ax, (x - 0.22, 1.9), (x - 0.02, 1.9))
     notes = [
         (2.0, "earlier: more general,\nlarger (costly) maps", BASE),
         (6.9, "usual choice: last conv\nblock, then pool", HEAD),
@@ -232,7 +193,6 @@ def which_output_layer_figure() -> Figure:
     for x, text, colour in notes:
         ax.text(x, 0.85, text, fontsize=9, ha="center", va="top", color=colour, fontweight="bold")
     ax.text(5.5, 3.2, "Which layer's output should the new head read?", fontsize=12, ha="center")
-    fig.tight_layout()
     return fig
 
 
