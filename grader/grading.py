@@ -72,8 +72,7 @@ def find_submissions(folder: Path) -> list[Submission]:
             )
     for path in sorted(folder.iterdir()):
         if path.is_file() and not path.name.startswith("."):
-            student = path.stem if path.suffix == ".ipynb" else path.name
-            found[student] = Submission(student, path)
+            found[path.stem] = Submission(path.stem, path)  # essay.docx -> student "essay"
     for sub in found.values():
         if not sub.problem:
             sub.problem = check_notebook(sub)
