@@ -35,7 +35,8 @@ def test_clean_strips_outputs_and_rewrites_a_moved_button(tmp_path):
     tools.set_colab_button(nb, tools.REPO / "notebooks" / "renamed.ipynb", repo="me/course")
     tools.set_colab_install(nb, repo="me/course")
     tools.set_colab_install(nb, repo="me/course")  # idempotent
-    assert code.outputs == [] and code.execution_count is None and not code.metadata
+    assert code.outputs == [] and code.execution_count is None
+    assert "execution" not in code.metadata
     assert "github/me/course/blob/main/notebooks/renamed.ipynb" in nb.cells[0].source
     setup = next(c.source for c in nb.cells if "setup_notebook(" in c.source)
     assert setup.count("google.colab") == 1 and "git+https://github.com/me/course" in setup

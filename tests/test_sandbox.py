@@ -263,8 +263,9 @@ def test_fork_bomb_stops_at_the_process_cap(course):
     assert error is None
     threads, forked, failure = text(nb.cells[0]).split()
     assert failure == "EAGAIN"
-    # The cap (64) counts the kernel's own threads and every process of the sandbox uid.
-    assert int(forked) + int(threads) <= FAST.processes
+    # The cap (64) counts every process and thread of the sandbox uid, the kernel included
+    # (its thread count moves a little while it forks, so it only bounds from below).
+    assert int(forked) < FAST.processes
     assert int(forked) >= FAST.processes - int(threads) - 10
     assert wait_gone(int(text(nb.cells[1]))) == []  # and all of them ended with the kernel
 
