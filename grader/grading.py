@@ -12,11 +12,10 @@ import json
 import os
 import re
 import shutil
-import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -39,7 +38,7 @@ class Result:
     scores: dict[str, float]
     note: str = ""
     feedback: Path | None = None
-    seconds: float = field(default=0.0)
+    seconds: float = 0.0
 
 
 def master_parts(master: Path = MASTER) -> dict[str, dict[str, float]]:
@@ -315,7 +314,3 @@ def grade_class(
     path = grader.write_grades()
     log(f"Wrote {path} and {grader.out / 'feedback'}/")
     return results
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use: python -m grader grade SUBMISSIONS --out OUT")
