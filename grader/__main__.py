@@ -42,6 +42,25 @@ def main(argv: list[str] | None = None) -> int:
         help="regex with a (?P<student_id>...) group for ZIP member paths, "
         "as nbgrader zip_collect's named_regexp",
     )
+    limits = grade.add_argument_group("limits for each submission")
+    limits.add_argument(
+        "--cell-timeout", type=int, default=None, help="seconds per cell (default 600)"
+    )
+    limits.add_argument(
+        "--notebook-timeout", type=int, default=None, help="seconds per notebook (default 3600)"
+    )
+    limits.add_argument(
+        "--memory-gib", type=float, default=None, help="memory of all its processes (default 8)"
+    )
+    grade.add_argument(
+        "--regrade", action="store_true", help="grade again students already graded into OUT"
+    )
+    grade.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run notebooks as plain local kernels, without limits: only for notebooks you "
+        "trust (the sandbox needs Linux and root)",
+    )
     bundle = commands.add_parser("bundle", help="write the student bundle to a folder")
     bundle.add_argument("out", type=Path, help="folder to write (must not exist or be empty)")
     bundle.add_argument(
@@ -67,12 +86,38 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     from .lms import LmsError, grade_submissions
+    from .sandbox import GiB, SandboxLimits
 
+    chosen = {
+        "cell_timeout": args.cell_timeout,
+        "notebook_timeout": args.notebook_timeout,
+        "memory": int(args.memory_gib * GiB) if args.memory_gib else None,
+    }
+    limits = SandboxLimits(**{name: value for name, value in chosen.items() if value})
     try:
-        grade_submissions(args.submissions, args.out, args.holdout, args.roster, args.name_regexp)
+        grade_submissions(
+            args.submissions,
+            args.out,
+            args.holdout,
+            args.roster,
+            args.name_regexp,
+            limits=limits,
+            sandboxed=not args.no_sandbox,
+            regrade=args.regrade,
+        )
     except (tlcourse.CourseDataError, LmsError) as error:
         print(f"grader: {error}", file=sys.stderr)
         return 2
+    except PermissionError as error:
+        print(
+            f"grader: {error}. Student code runs in a sandbox that needs Linux and root: "
+            "run the command as root (sudo), or add --no-sandbox for notebooks you trust.",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        print("grader: interrupted; run the same command again to grade the rest", file=sys.stderr)
+        return 130
     return 0
 
 

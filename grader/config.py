@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+import nbformat
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
     ClearHiddenTests,
     ClearMarkScheme,
     ClearOutput,
     GetGrades,
+    IgnorePattern,
     IncludeHeaderFooter,
+    LimitOutput,
     LockCells,
+    SaveAutoGrades,
 )
 from traitlets.config import Config
 
-from .preprocessors import ScrubTestTracebacks
+from .preprocessors import CappedExecute, HideTestCode, hidden_test_lines
 
 REPO = Path(__file__).resolve().parent.parent
 MASTER_DIR = REPO / "grader" / "source"
@@ -60,13 +66,26 @@ def course_config(root: Path, db_path: Path | None = None) -> Config:
     c.OverwriteCells.add_missing_cells = True
     c.OverwriteCells.missing_cell_notification = DELETED_TEST_NOTE
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
-    # Feedback shows scores and messages; hidden test code is cut from sources and tracebacks.
+    # nbgrader's list, with an Execute that keeps at most 1 MiB of output per cell.
+    c.Autograde.autograde_preprocessors = [
+        CappedExecute,
+        IgnorePattern,
+        ClearMetadataPreprocessor,
+        LimitOutput,
+        SaveAutoGrades,
+        AssignLatePenalties,
+        CheckCellMetadata,
+    ]
+    # Feedback shows scores and messages; hidden test code is cut from sources and outputs.
     c.GenerateFeedback.preprocessors = [
         GetGrades,
         ClearHiddenTests,
-        ScrubTestTracebacks,
+        HideTestCode,
         CSSHTMLHeaderPreprocessor,
     ]
+    c.HideTestCode.hidden_lines = hidden_test_lines(
+        [cell.source for cell in nbformat.read(MASTER, as_version=4).cells]
+    )
     # The published solution: solutions kept, hidden tests removed, nothing executed.
     c.GenerateSolution.preprocessors = [
         IncludeHeaderFooter,

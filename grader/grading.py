@@ -7,11 +7,15 @@ replaces the regraded students' rows and keeps everyone else's.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import json
 import os
 import re
 import shutil
+import signal
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -19,8 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from traitlets.config import Config
 
+from .checker import run_check
 from .config import ASSIGNMENT, MASTER, course_config
+from .sandbox import SandboxLimits, prepare_sandbox
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9_.@-]+$")
 
@@ -110,26 +117,49 @@ def check_notebook(sub: Submission) -> str:
 
 
 class ClassGrader:
-    """Grades submissions into ``out`` with nbgrader, one student at a time."""
+    """Grades submissions into ``out`` with nbgrader, one student at a time.
 
-    def __init__(self, out: Path, holdout: Path, on_write: Callable[[Path], object] | None = None):
+    Each notebook runs in a sandboxed kernel (``grader/sandbox.py``); its hidden tests then
+    run again in a clean sandboxed kernel on what they handed in (``grader/checker.py``),
+    the only kernel that sees the held-out photos. A part scores the lower of the two.
+    ``sandboxed=False`` runs both kernels as plain local kernels: for trusted notebooks only.
+    """
+
+    def __init__(
+        self,
+        out: Path,
+        holdout: Path,
+        on_write: Callable[[Path], object] | None = None,
+        *,
+        limits: SandboxLimits | None = None,
+        sandboxed: bool = True,
+        hide: list[Path] | tuple = (),
+        regrade: bool = False,
+    ):
         self.out = Path(out).resolve()
         self.on_write = on_write  # called with grades.csv after each rewrite
         self.course = self.out / "nbgrader"
         self.holdout = Path(holdout).resolve()
+        self.limits = limits or SandboxLimits()
+        self.sandboxed = sandboxed
+        self.regrade = regrade
         self.parts = master_parts()
         self.rejected_file = self.out / "rejected.json"
+        self.record_file = self.out / "graded.json"  # student -> digest of what was graded
         (self.out / "feedback").mkdir(parents=True, exist_ok=True)
         self._prepare_environment()
         self._prepare_course()
+        warm_caches()
+        self._prepare_kernels([self.out, *map(Path, hide)])
 
     def _prepare_environment(self) -> None:
-        # The kernels nbgrader starts inherit this environment.
+        # The kernels inherit this environment (the sandbox passes COURSE_*, TF_*, KERAS_*).
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-        os.environ["COURSE_HOLDOUT_DIR"] = str(self.holdout)
-        os.environ["COURSE_CACHE_DIR"] = str(self.out / "cache")
-        os.environ["KERAS_HOME"] = str(self.out / "keras")
+        os.environ.setdefault("COURSE_CACHE_DIR", str(self.out / "cache"))
+        os.environ.setdefault("KERAS_HOME", str(self.out / "keras"))
         os.environ.setdefault("MPLBACKEND", "Agg")
+        for name in ("COURSE_HOLDOUT_DIR", "COURSE_HANDIN_DIR"):  # set per kernel below
+            os.environ.pop(name, None)
 
     def _prepare_course(self) -> None:
         from nbgrader.apps import NbGraderAPI
@@ -144,24 +174,135 @@ class ClassGrader:
             if not result["success"]:
                 raise RuntimeError(f"nbgrader generate_assignment failed:\n{result.get('log')}")
 
+    def _prepare_kernels(self, hide: list[Path]) -> None:
+        """The student's kernel and the clean checking kernel, with their environments."""
+        self.folder = Path(tempfile.mkdtemp(prefix="tlgrade-"))
+        self.handin = self.folder / "handin"
+        self.handin.mkdir()
+        config = course_config(self.course)
+        checker = Config()
+        checker.NotebookClient.timeout = self.limits.cell_timeout
+        config.Execute.timeout = self.limits.cell_timeout
+        self.student_env = {"COURSE_HANDIN_DIR": None if self.sandboxed else str(self.handin)}
+        self.checker_env = {"COURSE_HOLDOUT_DIR": str(self.holdout)}
+        self.boxes = []
+        if self.sandboxed:
+            student = prepare_sandbox(
+                self.folder / "s",
+                self.limits,
+                hide=[*hide, self.folder, self.holdout],
+                handin=self.handin,
+            )
+            clean = prepare_sandbox(
+                self.folder / "c",
+                self.limits,
+                hide=[*hide, self.folder],
+                readonly=[self.holdout, self.handin],
+                kernel_name="tlcourse-checker",
+                environment={"COURSE_HOLDOUT_DIR": str(self.holdout)},
+            )
+            config.merge(student.config)
+            checker.merge(clean.config)
+            self.student_env.update(student.environ)
+            self.checker_env.update(clean.environ)
+            self.boxes = [student, clean]
+        else:
+            checker.NotebookClient.kernel_name = "python3"
+        self.api.config = config
+        self.checker_config = checker
+
+    def close(self) -> None:
+        """Remove the kernels' temporary folders."""
+        for box in self.boxes:
+            box.cleanup()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def digest(self, sub: Submission) -> str:
+        """What was graded: the submission's bytes and the master's."""
+        data = sub.path.read_bytes() if sub.path.is_file() else b""
+        return hashlib.sha256(MASTER.read_bytes() + b"\0" + data).hexdigest()
+
+    def already_graded(self, sub: Submission) -> bool:
+        """True when this very submission was graded into ``out`` before (and not --regrade)."""
+        return not self.regrade and _read_json(self.record_file).get(sub.student_id) == self.digest(
+            sub
+        )
+
     def grade(self, sub: Submission) -> Result:
         """Autograde one submission and write its feedback; never raises for bad input."""
         started = time.monotonic()
         self._forget(sub.student_id)
         if sub.problem:
             self._reject(sub.student_id, sub.problem)
+            self._record(sub)
             return Result(sub.student_id, self._zeros(), sub.problem)
         target = self.course / "submitted" / sub.student_id / ASSIGNMENT / MASTER.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(sub.path, target)
-        outcome = self.api.autograde(ASSIGNMENT, sub.student_id)
+        _empty(self.handin)
+        with _environment(self.student_env):
+            outcome = self.api.autograde(ASSIGNMENT, sub.student_id)
         if not outcome["success"]:
             reason = "grading failed: " + _last_error(outcome)
             self._reject(sub.student_id, reason)
+            self._record(sub)
             return Result(sub.student_id, self._zeros(), reason)
+        check_note = self._check(sub.student_id)
         scores, note = self._scores(sub.student_id)
         feedback = self._feedback(sub.student_id)
+        self._record(sub)
+        note = "; ".join(filter(None, [note, check_note]))
         return Result(sub.student_id, scores, note, feedback, time.monotonic() - started)
+
+    def _check(self, student_id: str) -> str:
+        """Run the clean-kernel check; lower the gradebook's scores to it; return a note."""
+        from nbgrader.api import Gradebook
+
+        with Gradebook(self.api.coursedir.db_url, self.api.coursedir.course_id) as gb:
+            notebook = gb.find_submission_notebook(MASTER.stem, ASSIGNMENT, student_id)
+            if not any(grade.auto_score for grade in notebook.grades):
+                return ""  # nothing to confirm
+        with _environment(self.checker_env):
+            check = run_check(self.handin, self.checker_config, self.folder / "work")
+        lowered = []
+        with Gradebook(self.api.coursedir.db_url, self.api.coursedir.course_id) as gb:
+            notebook = gb.find_submission_notebook(MASTER.stem, ASSIGNMENT, student_id)
+            for grade in notebook.grades:
+                if grade.name not in check.scores or grade.score is None:
+                    continue
+                clean = check.scores[grade.name]
+                if clean < grade.score:
+                    lowered.append(f"{grade.name} {grade.score:g}->{clean:g}")
+                    grade.manual_score = clean
+            gb.db.commit()
+        self._annotate(student_id, check)
+        if check.problem:
+            return f"the clean-kernel check failed ({check.problem}): its parts score 0"
+        return f"lowered by the clean-kernel check: {', '.join(lowered)}" if lowered else ""
+
+    def _annotate(self, student_id: str, check) -> None:
+        """Add the clean kernel's messages under each test cell of the autograded notebook."""
+        path = self.course / "autograded" / student_id / ASSIGNMENT / MASTER.name
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if cell.cell_type != "code" or grade_id not in check.scores:
+                continue
+            message = check.messages.get(grade_id) or check.problem or "passed"
+            cell.outputs.append(
+                nbformat.v4.new_output(
+                    "stream",
+                    name="stdout",
+                    text=f"\n[checked again by the grader in a clean kernel: "
+                    f"{check.scores[grade_id]:g} points]\n{message}\n",
+                )
+            )
+        nbformat.write(nb, path)
+
+    def _record(self, sub: Submission) -> None:
+        record = _read_json(self.record_file)
+        record[sub.student_id] = self.digest(sub)
+        _write_atomic(self.record_file, json.dumps(record, indent=1, sort_keys=True))
 
     def _zeros(self) -> dict[str, float]:
         return {part: 0.0 for part in self.parts}
@@ -194,9 +335,7 @@ class ClassGrader:
         return target
 
     def _rejected(self) -> dict[str, str]:
-        if self.rejected_file.exists():
-            return json.loads(self.rejected_file.read_text())
-        return {}
+        return _read_json(self.rejected_file)
 
     def _reject(self, student_id: str, reason: str) -> None:
         rejected = self._rejected()
@@ -207,9 +346,10 @@ class ClassGrader:
         """Remove a student's earlier result before grading them again."""
         from nbgrader.api import Gradebook, MissingEntry
 
-        rejected = self._rejected()
-        if rejected.pop(student_id, None) is not None:
-            _write_atomic(self.rejected_file, json.dumps(rejected, indent=1, sort_keys=True))
+        for path in (self.rejected_file, self.record_file):
+            entries = _read_json(path)
+            if entries.pop(student_id, None) is not None:
+                _write_atomic(path, json.dumps(entries, indent=1, sort_keys=True))
         with Gradebook(self.api.coursedir.db_url, self.api.coursedir.course_id) as gb:
             try:
                 gb.remove_submission(ASSIGNMENT, student_id)
@@ -222,8 +362,9 @@ class ClassGrader:
         from nbgrader.api import Gradebook, MissingEntry
 
         rows: dict[str, dict] = {}
+        finished = _read_json(self.record_file)  # not a student interrupted half-way
         with Gradebook(self.api.coursedir.db_url, self.api.coursedir.course_id) as gb:
-            students = [s.id for s in gb.students]
+            students = [s.id for s in gb.students if s.id in finished]
         for student_id in students:
             try:
                 scores, note = self._scores(student_id)
@@ -261,6 +402,57 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _empty(folder: Path) -> None:
+    for path in folder.iterdir():
+        path.unlink()
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str | None]):
+    """Set (or, for None, remove) environment variables for the block."""
+    saved = {name: os.environ.get(name) for name in values}
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def warm_caches() -> None:
+    """Fill the Keras and feature caches before grading: the kernels see them read-only.
+
+    The photos, the ImageNet weights and the features the lab's extractor computes for the
+    training and validation photos (Part D), so no submission spends minutes on them.
+    """
+    import keras
+
+    import tlcourse
+
+    tlcourse.seed_keras_cache()
+    base = keras.applications.MobileNetV2(
+        input_shape=(224, 224, 3), include_top=False, weights="imagenet"
+    )
+    base.trainable = False
+    inputs = keras.Input(shape=(224, 224, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(base(x, training=False))
+    extractor = keras.Model(inputs, pooled)
+    for split in ("train", "validation"):
+        tlcourse.cached_features(extractor, split, verbose=False)
+
+
 def _write_atomic(path: Path, text: str) -> None:
     partial = path.with_suffix(path.suffix + ".partial")
     partial.write_text(text)
@@ -279,11 +471,15 @@ def grade_class(
     holdout: Path | None = None,
     log=print,
     on_write: Callable[[Path], object] | None = None,
+    **options,
 ) -> list[Result]:
     """Grade every submission in ``submissions`` into ``out``; return the results.
 
     ``submissions`` is a folder or, from grader/lms.py, already collected submissions;
     ``on_write(grades_csv)`` runs after every rewrite of grades.csv (roster, LMS export).
+    ``options`` go to :class:`ClassGrader` (limits, sandboxed, hide, regrade). A student
+    whose submission was already graded into ``out`` is kept as is, so a run that was
+    interrupted can simply be started again.
     """
     from sqlalchemy.exc import SAWarning
 
@@ -295,22 +491,33 @@ def grade_class(
     subs = submissions if isinstance(submissions, list) else find_submissions(submissions)
     if not subs:
         raise SystemExit(f"grader: no submissions found in {submissions}")
-    grader = ClassGrader(out, holdout_dir, on_write)
+    if not isinstance(submissions, list):
+        options.setdefault("hide", [submissions])
+    # SIGTERM (e.g. a job scheduler) ends the run like Ctrl-C: kernels stopped, folders removed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    grader = ClassGrader(out, holdout_dir, on_write, **options)
     log(
         f"Grading {len(subs)} submission(s) of {ASSIGNMENT} into {grader.out} "
-        f"(held-out photos: {holdout_dir})"
+        f"(held-out photos: {holdout_dir}; "
+        f"{'sandboxed kernels' if grader.sandboxed else 'NOT sandboxed: trusted notebooks only'})"
     )
     results = []
-    for number, sub in enumerate(subs, 1):
-        log(f"[{number}/{len(subs)}] {sub.student_id} ...", end=" ", flush=True)
-        result = grader.grade(sub)
-        results.append(result)
-        grader.write_grades()  # after every student, so an interruption loses nothing graded
-        total = sum(result.scores.values())
-        log(
-            f"{total:g} points ({result.seconds:.0f} s)"
-            + (f"  -- {result.note}" if result.note else "")
-        )
-    path = grader.write_grades()
+    try:
+        for number, sub in enumerate(subs, 1):
+            log(f"[{number}/{len(subs)}] {sub.student_id} ...", end=" ", flush=True)
+            if grader.already_graded(sub):
+                log("already graded, kept (--regrade grades it again)")
+                continue
+            result = grader.grade(sub)
+            results.append(result)
+            grader.write_grades()  # after every student: an interruption loses nothing graded
+            total = sum(result.scores.values())
+            log(
+                f"{total:g} points ({result.seconds:.0f} s)"
+                + (f"  -- {result.note}" if result.note else "")
+            )
+        path = grader.write_grades()
+    finally:
+        grader.close()
     log(f"Wrote {path} and {grader.out / 'feedback'}/")
     return results

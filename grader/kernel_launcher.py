@@ -24,14 +24,17 @@ status 70 and a ``[sandbox]`` line on stderr; nothing runs unsandboxed.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
+import re
 import resource
 import select
 import shutil
 import signal
 import socket
+import stat
 import sys
 import time
 
@@ -305,6 +308,89 @@ def build_mounts(config: dict, uid: int, cwd: str, ipc_dir: str) -> None:
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
+# --------------------------------------------------------------------------- hand-in
+
+HANDIN_INSIDE = "/tmp/handin"  # the kernel's COURSE_HANDIN_DIR, in the private /tmp
+HANDIN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}\.(keras|json)$")
+
+
+def copy_handin(src: str, dst_fd: int, max_bytes: int) -> None:
+    """Copy the files the hidden tests handed in to the host folder (as root, after the
+    kernel ended): regular files with expected names only, no symlinks, at most
+    ``max_bytes`` in all."""
+    try:
+        src_fd = os.open(src, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return  # nothing handed in
+    left = max_bytes
+    try:
+        for name in sorted(os.listdir(src_fd)):
+            if not HANDIN_NAME.match(name):
+                continue
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=src_fd)
+            except OSError:
+                continue
+            with os.fdopen(fd, "rb") as source:
+                info = os.fstat(source.fileno())
+                if not stat.S_ISREG(info.st_mode) or info.st_size > left:
+                    log(f"hand-in {name} ignored: not a regular file, or over {max_bytes} bytes")
+                    continue
+                left -= info.st_size
+                data = source.read(info.st_size)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+            out = os.open(name, flags, 0o644, dir_fd=dst_fd)
+            with os.fdopen(out, "wb") as target:
+                target.write(data)
+    finally:
+        os.close(src_fd)
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def join_memory_cgroup(limit: int | None) -> str | None:
+    """Put this process (and so every process of the sandbox) in a new memory cgroup of
+    ``limit`` bytes; return its folder, or None when the machine has no usable cgroup."""
+    if not limit:
+        return None
+    candidates = []
+    with open("/proc/self/mounts") as mounts:
+        for line in mounts:
+            _dev, where, fstype, options, *_ = line.split()
+            if fstype == "cgroup" and "memory" in options.split(","):
+                candidates.append((where, "memory.limit_in_bytes"))
+            elif fstype == "cgroup2":
+                candidates.append((where, "memory.max"))
+    for root, limit_file in candidates:
+        for old in os.listdir(root) if os.path.isdir(root) else []:
+            if old.startswith("tlcourse-sandbox-"):  # left by a killed launcher; if empty
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.join(root, old))
+        folder = os.path.join(root, f"tlcourse-sandbox-{os.getpid()}")
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, limit_file), "w") as handle:
+                handle.write(str(int(limit)))
+            with open(os.path.join(folder, "cgroup.procs"), "w") as handle:
+                handle.write(str(os.getpid()))
+            return folder
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+    log("no writable memory cgroup: the memory cap is per process only (RLIMIT_AS)")
+    return None
+
+
+def leave_memory_cgroup(folder: str | None) -> None:
+    if folder is None:
+        return
+    with contextlib.suppress(OSError):
+        with open(os.path.join(os.path.dirname(folder), "cgroup.procs"), "w") as handle:
+            handle.write(str(os.getpid()))
+        os.rmdir(folder)
+
+
 # --------------------------------------------------------------------------- processes
 
 
@@ -345,6 +431,9 @@ def run_init(config: dict, uid: int, cwd: str, conn_file: str, kernel_args: list
     socket.sethostname("sandbox")
     with open(conn_file) as handle:
         info = json.load(handle)
+    handin_fd = None  # opened now: the host folder is covered once the mounts are built
+    if config.get("handin"):
+        handin_fd = os.open(config["handin"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     build_mounts(config, uid, cwd, config["runtime_dir"])
 
     home = "/tmp/home"  # in the private /tmp
@@ -373,6 +462,8 @@ def run_init(config: dict, uid: int, cwd: str, conn_file: str, kernel_args: list
         except InterruptedError:
             continue
         if pid == kernel:
+            if handin_fd is not None:
+                copy_handin(HANDIN_INSIDE, handin_fd, int(config.get("handin_bytes", 64 << 20)))
             return os.waitstatus_to_exitcode(status)
 
 
@@ -438,6 +529,7 @@ def main(argv: list[str]) -> int:
         uid = pick_uid(config)
         cwd = os.path.realpath(os.getcwd())
         parent = os.getppid()
+        cgroup = join_memory_cgroup(config["limits"].get("memory"))
         _check(
             _libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID),
             "unshare",
@@ -453,7 +545,10 @@ def main(argv: list[str]) -> int:
             log(f"set-up failed: {error}")
             code = EXIT_SETUP_FAILED
         os._exit(code)
-    return supervise(init, config, parent)
+    try:
+        return supervise(init, config, parent)
+    finally:
+        leave_memory_cgroup(cgroup)
 
 
 if __name__ == "__main__":

@@ -257,6 +257,7 @@ def grade_submissions(
     roster_csv: Path | None = None,
     name_regexp: str | None = None,
     log=print,
+    **options,
 ) -> None:
     """``python -m grader grade``: a folder or an LMS ZIP in, grades.csv and lms_grades.csv out."""
     roster = read_roster(roster_csv) if roster_csv else None
@@ -268,6 +269,13 @@ def grade_submissions(
         subs = find_submissions(submissions)
         for sub in subs:
             sub.student_id = roster and roster.resolve(sub.student_id) or sub.student_id
+    if submissions.suffix.lower() != ".zip":
+        options.setdefault("hide", [submissions])
     grade_class(
-        subs, out, holdout, log=log, on_write=lambda grades_csv: apply_roster(grades_csv, roster)
+        subs,
+        out,
+        holdout,
+        log=log,
+        on_write=lambda grades_csv: apply_roster(grades_csv, roster),
+        **options,
     )

@@ -50,6 +50,7 @@ MiB = 1 << 20
 KERNEL_NAME = "tlcourse-sandbox"
 LAUNCHER = Path(__file__).resolve().with_name("kernel_launcher.py")
 UID_BASE, UID_COUNT = 200_000, 100_000  # kernels run as a free uid in this range
+HANDIN_INSIDE = "/tmp/handin"  # as in kernel_launcher.py
 MAX_SOCKET_PATH = 100  # sun_path holds 107 bytes; "<dir>/ipc-NNNN" must fit
 
 # Environment passed to the kernel; everything else (tokens, credentials) is dropped.
@@ -86,6 +87,9 @@ class SandboxLimits:
     open_files: int = 4096  # RLIMIT_NOFILE
     cpu_seconds: int | None = None  # RLIMIT_CPU per process
     scratch: int = 2 * GiB  # tmpfs: /tmp, /dev/shm, working copy, caches
+    # Memory of every process of the sandbox together, tmpfs scratch included (a memory
+    # cgroup; when the machine has none, only the per-process cap above applies).
+    memory: int | None = 8 * GiB
 
 
 @dataclass
@@ -157,6 +161,8 @@ def prepare_sandbox(
     overlay=None,
     uid: int | None = None,
     kernel_name: str = KERNEL_NAME,
+    handin: Path | None = None,
+    environment: dict[str, str] | None = None,
 ) -> Sandbox:
     """Write the sandbox's kernelspec and launcher settings; return how to select them.
 
@@ -166,6 +172,9 @@ def prepare_sandbox(
     (default: ``$KERAS_HOME`` and ``$COURSE_CACHE_DIR``; they must exist and be filled
     before grading, the kernel has no network). ``uid``: a fixed uid instead of a free one
     from a range. ``folder`` must be short (Unix socket paths); default: a new /tmp folder.
+    ``handin``: a host folder that receives, when the kernel ends, what the notebook handed
+    in (``tlcourse.hand_in``; inside the kernel ``COURSE_HANDIN_DIR``). ``environment``:
+    variables set in the kernel, whatever the grader's own environment holds.
     """
     if os.geteuid() != 0:
         raise PermissionError("the sandbox needs root (namespaces, mounts, setuid)")
@@ -197,7 +206,11 @@ def prepare_sandbox(
         "env_names": list(ENV_NAMES),
         "env_prefixes": list(ENV_PREFIXES),
         "env_set": {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"},
+        "handin": str(Path(handin).resolve()) if handin else None,
     }
+    if handin:
+        settings["env_set"]["COURSE_HANDIN_DIR"] = HANDIN_INSIDE
+    settings["env_set"].update(environment or {})
     settings_file = folder / "sandbox.json"
     settings_file.write_text(json.dumps(settings, indent=1))
     os.chmod(settings_file, stat.S_IRUSR | stat.S_IWUSR)
@@ -222,6 +235,7 @@ def prepare_sandbox(
         section.kernel_name = kernel_name
         section.timeout = limits.cell_timeout
     c.KernelManager.transport = "ipc"
+    c.KernelManager.shutdown_wait_time = 30.0  # time to copy the hand-in out at the end
     c.KernelManager.ip = str(runtime / "ipc")
     old = os.environ.get("JUPYTER_PATH")
     environ = {"JUPYTER_PATH": os.pathsep.join(filter(None, [str(folder), old]))}

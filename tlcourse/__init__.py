@@ -19,6 +19,7 @@ from .data import (
 from .downloads import CourseDataError, fetch, offline_dir, seed_keras_cache
 from .environment import SetupError, in_colab, setup_notebook
 from .features import cached_features
+from .handin import hand_in
 from .inspection import count_params, layer_table
 from .plots import (
     plot_confusion_matrix,
@@ -38,6 +39,7 @@ __all__ = [
     "class_counts",
     "count_params",
     "fetch",
+    "hand_in",
     "holdout_dir",
     "image_dataset",
     "in_colab",
