@@ -143,6 +143,7 @@ class ClassGrader:
         self.limits = limits or SandboxLimits()
         self.sandboxed = sandboxed
         self.regrade = regrade
+        self.stopping = False  # set by the signal handler of grade_class
         self.parts = master_parts()
         self.rejected_file = self.out / "rejected.json"
         self.record_file = self.out / "graded.json"  # student -> digest of what was graded
@@ -242,14 +243,20 @@ class ClassGrader:
         _empty(self.handin)
         with _environment(self.student_env):
             outcome = self.api.autograde(ASSIGNMENT, sub.student_id)
+        if self.stopping:
+            raise KeyboardInterrupt
         if not outcome["success"]:
             reason = "grading failed: " + _last_error(outcome)
             self._reject(sub.student_id, reason)
             self._record(sub)
             return Result(sub.student_id, self._zeros(), reason)
         check_note = self._check(sub.student_id)
+        if self.stopping:
+            raise KeyboardInterrupt
         scores, note = self._scores(sub.student_id)
         feedback = self._feedback(sub.student_id)
+        if self.stopping:
+            raise KeyboardInterrupt
         self._record(sub)
         note = "; ".join(filter(None, [note, check_note]))
         return Result(sub.student_id, scores, note, feedback, time.monotonic() - started)
@@ -493,9 +500,17 @@ def grade_class(
         raise SystemExit(f"grader: no submissions found in {submissions}")
     if not isinstance(submissions, list):
         options.setdefault("hide", [submissions])
-    # SIGTERM (e.g. a job scheduler) ends the run like Ctrl-C: kernels stopped, folders removed.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     grader = ClassGrader(out, holdout_dir, on_write, **options)
+
+    def stop(signum, frame):
+        # Ctrl-C or SIGTERM (a job scheduler): the student being graded is not recorded
+        # (nbgrader may swallow the KeyboardInterrupt, hence the flag); the next run
+        # grades them again.
+        grader.stopping = True
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
     log(
         f"Grading {len(subs)} submission(s) of {ASSIGNMENT} into {grader.out} "
         f"(held-out photos: {holdout_dir}; "

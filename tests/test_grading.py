@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -19,19 +20,30 @@ from tests.submissions.build import build_all, manifest
 pytestmark = pytest.mark.slow
 
 
+# Limits for the tests: long enough for the solution's slowest cell (about 30 s here), short
+# enough that the fixtures which loop or sleep for ever cost little.
+TEST_LIMITS = ("--cell-timeout", "90", "--notebook-timeout", "1200")
+
+
+def grade_command(submissions, out, *extra) -> list[str]:
+    """The real grading command, as an instructor would type it."""
+    return [
+        sys.executable,
+        "-m",
+        "grader",
+        "grade",
+        str(submissions),
+        "--out",
+        str(out),
+        *TEST_LIMITS,
+        *map(str, extra),
+    ]
+
+
 def grade(submissions, out, *extra) -> subprocess.CompletedProcess:
-    """Run the real grading command, as an instructor would."""
+    """Run the real grading command and wait for it."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grader",
-            "grade",
-            str(submissions),
-            "--out",
-            str(out),
-            *map(str, extra),
-        ],
+        grade_command(submissions, out, *extra),
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -66,18 +78,75 @@ def test_every_fixture_gets_its_exact_score_per_part(graded_class):
     grades = read_grades(out)
     assert set(grades) == set(expected["cases"])
     maximum = sum(expected["max"].values())
+    wrong = {}
     for name, case in expected["cases"].items():
         row = grades[name]
         got = {part: float(row[part]) for part in expected["max"]}
-        assert got == {p: float(v) for p, v in case["expected"].items()}, f"{name}: {row}"
-        assert float(row["total"]) == sum(case["expected"].values())
+        if got != {p: float(v) for p, v in case["expected"].items()}:
+            wrong[name] = row
+        assert float(row["total"]) == sum(got.values())
         assert float(row["max"]) == maximum
+        assert case.get("note", "") in row["note"], f"{name}: note {row['note']!r}"
+    assert not wrong, f"scores differ from the manifest: {wrong}"
+
+
+def test_manifest_states_every_limit():
+    cases = manifest()["cases"]
+    assert len(cases) >= 32
+    for name, case in cases.items():
+        assert case["why"], name
+        if not case.get("contained", True):
+            assert len(case.get("limit", "")) > 20, f"{name}: say why it is not contained"
+
+
+def test_nothing_students_receive_holds_hidden_test_code(graded_class):
+    """labs/, solutions/ and every feedback file, after grading every fixture."""
+    out, _ = graded_class
+    hidden = hidden_test_lines()
+    assert len(hidden) > 40
+    given = [*(REPO / "labs").rglob("*.ipynb"), *(REPO / "solutions").rglob("*.ipynb")]
+    given += sorted((out / "feedback").glob("*.html"))
+    assert len(given) >= len(manifest()["cases"])
+    for path in given:
+        text = path.read_text()
+        if path.suffix == ".html":
+            text = html.unescape(re.sub(r"<[^>]+>", "", text))
+        leaked = [line for line in hidden if line in text]
+        assert not leaked, f"{path.name}: hidden test code: {leaked[:2]}"
+
+
+def test_the_class_leaves_no_process_and_no_change_behind(graded_class):
+    from grader.sandbox import UID_BASE, UID_COUNT
+
+    left = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if UID_BASE <= entry.stat().st_uid < UID_BASE + UID_COUNT:
+                    left.append(entry.name)
+            except OSError:
+                pass
+    assert not left, f"sandbox processes still running: {left}"
+    assert (
+        subprocess.run(
+            ["git", "status", "--porcelain", "--", "grader", "tlcourse", "labs", "solutions"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        == ""
+    )  # the fixtures that try to write to the repository changed nothing
 
 
 def test_every_graded_student_gets_feedback_without_hidden_tests(graded_class):
     out, _ = graded_class
     hidden = hidden_test_lines()
-    for name in manifest()["cases"]:
+    rejected = json.loads((out / "rejected.json").read_text())  # not graded, or crashed
+    for name in read_grades(out):
+        if name in rejected:
+            assert not (out / "feedback" / f"{name}.html").exists()
+            continue
         text = html.unescape(
             re.sub(r"<[^>]+>", "", (out / "feedback" / f"{name}.html").read_text())
         )
@@ -129,7 +198,9 @@ def test_grading_twice_gives_the_same_grades_csv(graded_class, tmp_path):
     folder = tmp_path / "again"
     build_all(folder, ["untouched"])
     first = (copy / "grades.csv").read_text()
-    assert grade(folder, copy).returncode == 0
+    run = grade(folder, copy, "--regrade")
+    assert run.returncode == 0, run.stderr
+    assert "untouched ... 0 points" in run.stdout  # graded again, not kept
     assert (copy / "grades.csv").read_text() == first
 
 

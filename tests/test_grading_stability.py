@@ -1,0 +1,102 @@
+"""Grades are stable and never lost: full marks every time for the solution, never for a
+near miss, interruptions (SIGTERM, then SIGKILL) lose nothing, regrading changes nothing."""
+
+import csv
+import signal
+import subprocess
+import time
+
+import pytest
+
+from grader.config import REPO
+from grader.sandbox import UID_BASE, UID_COUNT
+from tests.submissions.build import build_one
+from tests.test_grading import grade, grade_command, read_grades
+
+pytestmark = pytest.mark.slow
+
+CLASS = {"s1": "solution", "s2": "solution", "near_miss": "near_miss"}
+
+
+def rows(out) -> list[list[str]]:
+    with open(out / "grades.csv", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def start_and_interrupt(folder, out, graded: int, sig: int, report) -> dict:
+    """Start grading; once ``graded`` students are in grades.csv and the next one is under
+    way, send ``sig``. Return the rows that were in grades.csv at that moment."""
+    process = subprocess.Popen(
+        grade_command(folder, out),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline and process.poll() is None:
+        if (out / "grades.csv").exists() and len(read_grades(out)) >= graded:
+            break
+        time.sleep(1)
+    assert process.poll() is None, "the grader finished before it could be interrupted"
+    time.sleep(20)  # well inside the next student's notebook
+    before = read_grades(out)
+    started = time.monotonic()
+    process.send_signal(sig)
+    process.wait(timeout=120)
+    report(
+        f"{time.monotonic() - started:7.1f} s  grader stopped by {signal.Signals(sig).name} "
+        f"with {len(before)} student(s) graded"
+    )
+    return before
+
+
+def sandbox_processes() -> list[str]:
+    left = []
+    for entry in __import__("pathlib").Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if UID_BASE <= entry.stat().st_uid < UID_BASE + UID_COUNT:
+                    left.append(entry.name)
+            except OSError:
+                pass
+    return left
+
+
+def test_interrupted_grading_resumes_and_grades_are_stable(tmp_path, offline_mirror, report):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for student, fixture in CLASS.items():
+        build_one(fixture, folder).rename(folder / f"{student}.ipynb")
+    out = tmp_path / "graded"
+
+    first = start_and_interrupt(folder, out, 1, signal.SIGTERM, report)
+    assert len(first) == 1
+    second = start_and_interrupt(folder, out, 2, signal.SIGKILL, report)
+    assert {k: second[k] for k in first} == first  # graded before: intact
+    time.sleep(5)  # the kernels notice that the grader is gone within a second
+    assert not sandbox_processes(), "student kernels outlived the killed grader"
+
+    started = time.perf_counter()
+    run = grade(folder, out)
+    report(f"{time.perf_counter() - started:7.1f} s  resumed run")
+    assert run.returncode == 0, run.stdout + run.stderr
+    for student in first:
+        assert f"{student} ... already graded, kept" in run.stdout
+    final = read_grades(out)
+    assert {k: final[k] for k in second} == second
+    table = rows(out)
+    assert len(table) == 1 + len(CLASS)  # a header and one row per student, no duplicates
+    assert sorted(r[0] for r in table[1:]) == sorted(CLASS)
+
+    started = time.perf_counter()
+    again = grade(folder, out, "--regrade")
+    report(f"{time.perf_counter() - started:7.1f} s  the whole class graded again (--regrade)")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert rows(out) == table  # the same grades.csv, byte for byte in content
+
+    for student in ("s1", "s2"):  # with the manifest's run: the solution graded 5 times
+        assert final[student]["total"] == final[student]["max"] == "10", final[student]
+    near = final["near_miss"]
+    assert float(near["total"]) < 10 and near["part_e"] == "1", near
+    report(f"           solution x4: 10/10 each; near miss: {near['total']}/10")
