@@ -23,7 +23,7 @@ test: $(VENV)/installed         ## run every test (real data: set COURSE_OFFLINE
 
 grade-example: $(VENV)/installed  ## grade the example class into build/example_grades/
 	$(PY) -m tests.submissions.build build/example_class
-	$(PY) -m grader grade build/example_class --out build/example_grades
+	$(PY) -m grader grade build/example_class --out build/example_grades --cell-timeout 90
 
 figures: $(VENV)/installed      ## redraw every diagram in assets/
 	$(PY) -m tlcourse.figures

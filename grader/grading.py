@@ -26,10 +26,13 @@ import nbformat
 from traitlets.config import Config
 
 from .checker import run_check
-from .config import ASSIGNMENT, MASTER, course_config
+from .config import ASSIGNMENT, MASTER, MEASURED_IN_CLEAN_KERNEL, course_config
+from .kernel_launcher import MS_NODEV, MS_NOSUID, mount
 from .sandbox import SandboxLimits, prepare_sandbox
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9_.@-]+$")
+HANDIN_FILE = re.compile(r"^[a-z][a-z0-9_]{0,40}\.(keras|json)$")  # as tlcourse.handin
+HANDIN_TMPFS = "size=256m,nr_inodes=1000,mode=1777"
 
 
 @dataclass
@@ -116,6 +119,50 @@ def check_notebook(sub: Submission) -> str:
     return ""
 
 
+def repair_notebook(nb, master) -> list[str]:
+    """Make a submission safe for nbgrader, in place; return what was changed.
+
+    Cells whose grade id is not the lab's, and second copies of a graded cell, become plain
+    cells (they still run). A test cell that is missing (deleted, its metadata lost, its id
+    edited) is put back after the cell it follows in the master; nbgrader then restores the
+    source of every test cell, as it does for one edited to ``pass``. Tampering with test
+    cells therefore changes nothing, for better or worse.
+    """
+    notes = []
+    known = [c.metadata["nbgrader"]["grade_id"] for c in master.cells if "nbgrader" in c.metadata]
+    seen: dict[str, object] = {}
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id is None:
+            cell.get("metadata", {}).pop("nbgrader", None)
+        elif grade_id not in known or grade_id in seen:
+            why = "is not a cell of the lab" if grade_id not in known else "appears twice"
+            notes.append(f"cell {str(grade_id)[:40]!r} {why}: it ran as a plain cell")
+            del cell.metadata["nbgrader"]
+        else:
+            seen[grade_id] = cell
+    for index, source in enumerate(master.cells):
+        meta = source.metadata.get("nbgrader", {})
+        if not meta.get("grade") or meta["grade_id"] in seen:
+            continue
+        position = 0
+        for earlier in reversed(master.cells[:index]):
+            earlier_id = earlier.metadata.get("nbgrader", {}).get("grade_id")
+            if earlier_id in seen:
+                position = next(i for i, c in enumerate(nb.cells) if c is seen[earlier_id]) + 1
+                break
+        cell = nbformat.v4.new_code_cell("", metadata={"nbgrader": dict(meta)})
+        nb.cells.insert(position, cell)
+        seen[meta["grade_id"]] = cell
+        notes.append(f"test cell {meta['grade_id']} was missing: put back and run")
+    ids = set()
+    for cell in nb.cells:  # nbformat 4.5 cell ids must be unique
+        if "id" in cell and cell.id in ids:
+            cell.id = f"{cell.id[:50]}-{len(ids)}"
+        ids.add(cell.get("id"))
+    return notes
+
+
 class ClassGrader:
     """Grades submissions into ``out`` with nbgrader, one student at a time.
 
@@ -146,7 +193,7 @@ class ClassGrader:
         self.stopping = False  # set by the signal handler of grade_class
         self.parts = master_parts()
         self.rejected_file = self.out / "rejected.json"
-        self.record_file = self.out / "graded.json"  # student -> digest of what was graded
+        self.record_file = self.out / "graded.json"  # student -> what was graded, and notes
         (self.out / "feedback").mkdir(parents=True, exist_ok=True)
         self._prepare_environment()
         self._prepare_course()
@@ -180,6 +227,7 @@ class ClassGrader:
         self.folder = Path(tempfile.mkdtemp(prefix="tlgrade-"))
         self.handin = self.folder / "handin"
         self.handin.mkdir()
+        self.handin_mounted = False
         config = course_config(self.course)
         checker = Config()
         checker.NotebookClient.timeout = self.limits.cell_timeout
@@ -202,6 +250,9 @@ class ClassGrader:
                 kernel_name="tlcourse-checker",
                 environment={"COURSE_HOLDOUT_DIR": str(self.holdout)},
             )
+            # The hand-in folder is a small tmpfs: a submission cannot fill the disk through it.
+            mount("tmpfs", str(self.handin), "tmpfs", MS_NOSUID | MS_NODEV, HANDIN_TMPFS)
+            self.handin_mounted = True
             config.merge(student.config)
             checker.merge(clean.config)
             self.student_env.update(student.environ)
@@ -216,6 +267,8 @@ class ClassGrader:
         """Remove the kernels' temporary folders."""
         for box in self.boxes:
             box.cleanup()
+        if self.handin_mounted:
+            umount(self.handin)
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def digest(self, sub: Submission) -> str:
@@ -225,9 +278,8 @@ class ClassGrader:
 
     def already_graded(self, sub: Submission) -> bool:
         """True when this very submission was graded into ``out`` before (and not --regrade)."""
-        return not self.regrade and _read_json(self.record_file).get(sub.student_id) == self.digest(
-            sub
-        )
+        done = _read_json(self.record_file).get(sub.student_id) or {}
+        return not self.regrade and done.get("digest") == self.digest(sub)
 
     def grade(self, sub: Submission) -> Result:
         """Autograde one submission and write its feedback; never raises for bad input."""
@@ -239,14 +291,18 @@ class ClassGrader:
             return Result(sub.student_id, self._zeros(), sub.problem)
         target = self.course / "submitted" / sub.student_id / ASSIGNMENT / MASTER.name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(sub.path, target)
+        nb = nbformat.read(sub.path, as_version=4)
+        repairs = repair_notebook(nb, nbformat.read(MASTER, as_version=4))
+        nbformat.write(nb, target)
         _empty(self.handin)
         with _environment(self.student_env):
             outcome = self.api.autograde(ASSIGNMENT, sub.student_id)
         if self.stopping:
             raise KeyboardInterrupt
+        _keep_handed_in_files(self.handin)
         if not outcome["success"]:
-            reason = "grading failed: " + _last_error(outcome)
+            self._save_log(sub.student_id, outcome)
+            reason = "; ".join([*repairs, "grading failed: " + _last_error(outcome)])
             self._reject(sub.student_id, reason)
             self._record(sub)
             return Result(sub.student_id, self._zeros(), reason)
@@ -257,8 +313,8 @@ class ClassGrader:
         feedback = self._feedback(sub.student_id)
         if self.stopping:
             raise KeyboardInterrupt
-        self._record(sub)
-        note = "; ".join(filter(None, [note, check_note]))
+        self._record(sub, "; ".join([*repairs, check_note]))
+        note = "; ".join(filter(None, [*repairs, note, check_note]))
         return Result(sub.student_id, scores, note, feedback, time.monotonic() - started)
 
     def _check(self, student_id: str) -> str:
@@ -279,7 +335,8 @@ class ClassGrader:
                     continue
                 clean = check.scores[grade.name]
                 if clean < grade.score:
-                    lowered.append(f"{grade.name} {grade.score:g}->{clean:g}")
+                    if grade.name not in MEASURED_IN_CLEAN_KERNEL:
+                        lowered.append(f"{grade.name} {grade.score:g}->{clean:g}")
                     grade.manual_score = clean
             gb.db.commit()
         self._annotate(student_id, check)
@@ -306,9 +363,17 @@ class ClassGrader:
             )
         nbformat.write(nb, path)
 
-    def _record(self, sub: Submission) -> None:
+    def _save_log(self, student_id: str, outcome: dict) -> None:
+        """Keep nbgrader's whole log of a failed autograde for the instructor."""
+        logs = self.out / "logs"
+        logs.mkdir(exist_ok=True)
+        text = f"{outcome.get('log') or ''}\n{outcome.get('error') or ''}"
+        (logs / f"{student_id}.txt").write_text(text)
+
+    def _record(self, sub: Submission, note: str = "") -> None:
+        """Mark ``sub`` as graded, with the grader's notes on it (repairs, the check)."""
         record = _read_json(self.record_file)
-        record[sub.student_id] = self.digest(sub)
+        record[sub.student_id] = {"digest": self.digest(sub), "note": note.strip("; ")}
         _write_atomic(self.record_file, json.dumps(record, indent=1, sort_keys=True))
 
     def _zeros(self) -> dict[str, float]:
@@ -377,7 +442,8 @@ class ClassGrader:
                 scores, note = self._scores(student_id)
             except MissingEntry:  # a student without a graded submission (rejected)
                 continue
-            rows[student_id] = {**scores, "note": note}
+            notes = [finished[student_id].get("note", ""), note]
+            rows[student_id] = {**scores, "note": "; ".join(filter(None, notes))}
         for student_id, reason in self._rejected().items():
             rows[student_id] = {**self._zeros(), "note": reason}
         maximum = sum(sum(cells.values()) for cells in self.parts.values())
@@ -415,7 +481,29 @@ def _read_json(path: Path) -> dict:
 
 def _empty(folder: Path) -> None:
     for path in folder.iterdir():
-        path.unlink()
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def _keep_handed_in_files(folder: Path) -> None:
+    """Leave only regular files with hand-in names, readable by the checking kernel."""
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink() and HANDIN_FILE.match(path.name):
+            path.chmod(0o644)
+        elif path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def umount(path: Path) -> None:
+    """Unmount ``path`` (lazily: nothing may still use it)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.umount2(str(path).encode(), 2)  # MNT_DETACH
 
 
 @contextlib.contextmanager
@@ -467,9 +555,15 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _last_error(outcome: dict) -> str:
-    text = (outcome.get("error") or outcome.get("log") or "unknown error").strip()
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "unknown error"
+    text = f"{outcome.get('log') or ''}\n{outcome.get('error') or ''}"
+    if "DeadKernelError" in text or "Kernel died" in text:
+        return "the kernel died (it exited, or was killed at the memory or notebook time limit)"
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if re.search(r"\w+(Error|Exception)\b", line) and "see the the above traceback" not in line
+    ]
+    return (lines[-1][:300] if lines else "unknown error") + " (full log: logs/)"
 
 
 def grade_class(
@@ -509,8 +603,7 @@ def grade_class(
         grader.stopping = True
         raise KeyboardInterrupt
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, stop)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     log(
         f"Grading {len(subs)} submission(s) of {ASSIGNMENT} into {grader.out} "
         f"(held-out photos: {holdout_dir}; "
@@ -534,5 +627,7 @@ def grade_class(
         path = grader.write_grades()
     finally:
         grader.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     log(f"Wrote {path} and {grader.out / 'feedback'}/")
     return results

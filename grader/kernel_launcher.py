@@ -28,13 +28,11 @@ import contextlib
 import ctypes
 import json
 import os
-import re
 import resource
 import select
 import shutil
 import signal
 import socket
-import stat
 import sys
 import time
 
@@ -57,6 +55,7 @@ PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 
 EXIT_SETUP_FAILED = 70
+HANDIN_INSIDE = "/tmp/handin"  # the kernel's COURSE_HANDIN_DIR, in the private /tmp
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [
@@ -263,6 +262,8 @@ def build_mounts(config: dict, uid: int, cwd: str, ipc_dir: str) -> None:
     for path, merged in overlay_ok:
         ops.append((path, 2, ("bind", source(merged), False)))
     ops.append((ipc_dir, 3, ("bind", source(ipc_dir), False)))
+    if config.get("handin"):  # the grader's size-capped hand-in folder, writable
+        ops.append((HANDIN_INSIDE, 3, ("bind", source(config["handin"]), False)))
     ops.append((cwd, 3, ("bind", source(f"{box}/work"), False)))
     ops.sort(key=lambda op: (op[0].rstrip("/").count("/"), op[1]))
 
@@ -306,44 +307,6 @@ def build_mounts(config: dict, uid: int, cwd: str, ipc_dir: str) -> None:
     # The scratch stays mounted under the sandbox folder, which is hidden; the binds above
     # keep its parts in use. /proc last: it shows only this PID namespace.
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-
-
-# --------------------------------------------------------------------------- hand-in
-
-HANDIN_INSIDE = "/tmp/handin"  # the kernel's COURSE_HANDIN_DIR, in the private /tmp
-HANDIN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}\.(keras|json)$")
-
-
-def copy_handin(src: str, dst_fd: int, max_bytes: int) -> None:
-    """Copy the files the hidden tests handed in to the host folder (as root, after the
-    kernel ended): regular files with expected names only, no symlinks, at most
-    ``max_bytes`` in all."""
-    try:
-        src_fd = os.open(src, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except OSError:
-        return  # nothing handed in
-    left = max_bytes
-    try:
-        for name in sorted(os.listdir(src_fd)):
-            if not HANDIN_NAME.match(name):
-                continue
-            try:
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=src_fd)
-            except OSError:
-                continue
-            with os.fdopen(fd, "rb") as source:
-                info = os.fstat(source.fileno())
-                if not stat.S_ISREG(info.st_mode) or info.st_size > left:
-                    log(f"hand-in {name} ignored: not a regular file, or over {max_bytes} bytes")
-                    continue
-                left -= info.st_size
-                data = source.read(info.st_size)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-            out = os.open(name, flags, 0o644, dir_fd=dst_fd)
-            with os.fdopen(out, "wb") as target:
-                target.write(data)
-    finally:
-        os.close(src_fd)
 
 
 # --------------------------------------------------------------------------- memory
@@ -418,6 +381,11 @@ def exec_kernel(
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
     os.chdir(cwd)
+    # The inherited stdin/stdout/stderr are the grader's: a student's child processes could
+    # write there without end. ipykernel captures what the notebook prints on its own pipes.
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
     env = kernel_env(config, home, conn)
     python = config["python"]
     os.execve(python, [python, "-m", "ipykernel_launcher", "-f", conn, *kernel_args], env)
@@ -431,9 +399,6 @@ def run_init(config: dict, uid: int, cwd: str, conn_file: str, kernel_args: list
     socket.sethostname("sandbox")
     with open(conn_file) as handle:
         info = json.load(handle)
-    handin_fd = None  # opened now: the host folder is covered once the mounts are built
-    if config.get("handin"):
-        handin_fd = os.open(config["handin"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     build_mounts(config, uid, cwd, config["runtime_dir"])
 
     home = "/tmp/home"  # in the private /tmp
@@ -462,8 +427,6 @@ def run_init(config: dict, uid: int, cwd: str, conn_file: str, kernel_args: list
         except InterruptedError:
             continue
         if pid == kernel:
-            if handin_fd is not None:
-                copy_handin(HANDIN_INSIDE, handin_fd, int(config.get("handin_bytes", 64 << 20)))
             return os.waitstatus_to_exitcode(status)
 
 

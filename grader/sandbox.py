@@ -17,6 +17,9 @@ every kernel through it. The launcher runs as root, then gives the kernel:
   writes go to a throwaway layer; /tmp, /var/tmp and /dev/shm are private. The working
   folder is a private copy of the notebook's folder. All writable places share one tmpfs
   of ``SandboxLimits.scratch`` bytes, freed when the kernel ends.
+* a memory cgroup for all its processes together (when the machine has one; the tmpfs
+  scratch counts too), and a hand-in folder: what ``tlcourse.hand_in`` wrote to
+  ``/tmp/handin`` is copied to the grader's ``handin`` folder when the kernel ends.
 * a whole-notebook time limit, and an end: when the kernel exits, is killed, or the
   grader dies, the PID namespace ends and every process a student started is killed.
 
@@ -56,6 +59,7 @@ MAX_SOCKET_PATH = 100  # sun_path holds 107 bytes; "<dir>/ipc-NNNN" must fit
 # Environment passed to the kernel; everything else (tokens, credentials) is dropped.
 ENV_NAMES = (
     "PATH",
+    "NBGRADER_EXECUTION",
     "LANG",
     "LANGUAGE",
     "TZ",

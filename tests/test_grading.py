@@ -222,3 +222,14 @@ def test_nbgrader_layout_is_accepted(tmp_path, offline_mirror):
     assert run.returncode == 0, run.stderr
     assert json.loads((tmp_path / "out" / "rejected.json").read_text()).keys() == {"s1"}
     assert read_grades(tmp_path / "out")["s1"]["total"] == "0"
+
+
+def test_without_the_sandbox_grading_still_works_and_says_so(tmp_path, offline_mirror):
+    """--no-sandbox (for trusted notebooks on a machine without root) runs plain kernels."""
+    folder = tmp_path / "subs"
+    build_all(folder, ["untouched"])
+    run = grade(folder, tmp_path / "out", "--no-sandbox")
+    assert run.returncode == 0, run.stderr
+    assert "NOT sandboxed: trusted notebooks only" in run.stdout
+    assert read_grades(tmp_path / "out")["untouched"]["total"] == "0"
+    assert (tmp_path / "out" / "feedback" / "untouched.html").exists()

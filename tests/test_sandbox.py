@@ -682,10 +682,13 @@ def test_total_memory_of_all_sandbox_processes_is_capped(course):
 
 
 def test_handed_in_files_reach_the_grader_and_nothing_else(course, tmp_path):
-    """What ``tlcourse.hand_in`` writes is copied out when the kernel ends, even when it
-    dies; a symlink planted in the hand-in folder is not followed."""
+    """What ``tlcourse.hand_in`` writes lands in the grader's folder at once (so it survives a
+    kernel that dies); the grader then keeps only regular files with hand-in names."""
+    from grader.grading import _keep_handed_in_files
+
     handin = tmp_path / "handin"
-    handin.mkdir()
+    handin.mkdir(mode=0o1777)
+    handin.chmod(0o1777)
     roomy = SandboxLimits(**{**FAST.__dict__, "address_space": None})  # tlcourse imports TF
     sandbox = sandbox_for(course, roomy, handin=handin)
     nb, error = run(
@@ -701,5 +704,7 @@ def test_handed_in_files_reach_the_grader_and_nothing_else(course, tmp_path):
     )
     assert isinstance(error, DeadKernelError)
     assert text(nb.cells[0]).strip() == "/tmp/handin"
+    _keep_handed_in_files(handin)
     assert sorted(p.name for p in handin.iterdir()) == ["class_counts.json"]
     assert (handin / "class_counts.json").read_text() == '{"cats": 3, "dogs": 4}'
+    assert (handin / "class_counts.json").stat().st_mode & 0o777 == 0o644
