@@ -21,7 +21,12 @@ from nbgrader.preprocessors import (
 )
 from traitlets.config import Config
 
-from .preprocessors import CappedExecute, HideTestCode, hidden_test_lines
+from .preprocessors import (
+    CappedExecute,
+    ClearHiddenTestsInTestCells,
+    HideTestCode,
+    hidden_test_lines,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 MASTER_DIR = REPO / "grader" / "source"
@@ -79,7 +84,7 @@ def course_config(root: Path, db_path: Path | None = None) -> Config:
     # Feedback shows scores and messages; hidden test code is cut from sources and outputs.
     c.GenerateFeedback.preprocessors = [
         GetGrades,
-        ClearHiddenTests,
+        ClearHiddenTestsInTestCells,
         HideTestCode,
         CSSHTMLHeaderPreprocessor,
     ]

@@ -313,8 +313,9 @@ class ClassGrader:
         feedback = self._feedback(sub.student_id)
         if self.stopping:
             raise KeyboardInterrupt
-        self._record(sub, "; ".join([*repairs, check_note]))
-        note = "; ".join(filter(None, [*repairs, note, check_note]))
+        missing = "" if feedback else "no feedback: nbgrader could not write it (see logs/)"
+        self._record(sub, "; ".join([*repairs, check_note, missing]))
+        note = "; ".join(filter(None, [*repairs, note, check_note, missing]))
         return Result(sub.student_id, scores, note, feedback, time.monotonic() - started)
 
     def _check(self, student_id: str) -> str:
@@ -401,6 +402,7 @@ class ClassGrader:
         result = self.api.generate_feedback(ASSIGNMENT, student_id)
         html = self.course / "feedback" / student_id / ASSIGNMENT / f"{MASTER.stem}.html"
         if not result["success"] or not html.exists():
+            self._save_log(student_id, result)
             return None
         target = self.out / "feedback" / f"{student_id}.html"
         shutil.copyfile(html, target)

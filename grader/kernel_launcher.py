@@ -156,9 +156,15 @@ def kernel_env(config: dict, home: str, conn: str) -> dict[str, str]:
 
 
 def copy_tree(src: str, dst: str, uid: int) -> None:
-    """Copy a submission folder: regular files, folders and symlinks (not followed)."""
+    """Copy a submission folder: regular files, folders and symlinks (not followed).
+
+    Notebooks are left out: the one being run holds the hidden tests nbgrader put back,
+    and the kernel does not need it.
+    """
     for entry in os.scandir(src):
         target = os.path.join(dst, entry.name)
+        if entry.name.endswith(".ipynb"):
+            continue
         if entry.is_symlink():
             os.symlink(os.readlink(entry.path), target)
         elif entry.is_dir(follow_symlinks=False):

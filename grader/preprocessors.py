@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade
 from traitlets import Integer, List, Unicode
 
@@ -49,6 +49,20 @@ def _stream(text: str, name: str = "stdout"):
     from nbformat.v4 import new_output
 
     return new_output("stream", name=name, text=text)
+
+
+class ClearHiddenTestsInTestCells(ClearHiddenTests):
+    """nbgrader's ClearHiddenTests, on test cells only.
+
+    nbgrader fails on any cell with an unmatched marker; a student's own cell that merely
+    mentions "BEGIN HIDDEN TESTS" (say, to search for the tests) would cost them their
+    feedback. Their cells hold no hidden tests, so they are left alone.
+    """
+
+    def preprocess_cell(self, cell, resources, index):
+        if not is_grade(cell):
+            return cell, resources
+        return super().preprocess_cell(cell, resources, index)
 
 
 class HideTestCode(NbGraderPreprocessor):

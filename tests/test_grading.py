@@ -105,8 +105,10 @@ def test_nothing_students_receive_holds_hidden_test_code(graded_class):
     hidden = hidden_test_lines()
     assert len(hidden) > 40
     given = [*(REPO / "labs").rglob("*.ipynb"), *(REPO / "solutions").rglob("*.ipynb")]
-    given += sorted((out / "feedback").glob("*.html"))
-    assert len(given) >= len(manifest()["cases"])
+    feedback = sorted((out / "feedback").glob("*.html"))
+    rejected = json.loads((out / "rejected.json").read_text())
+    assert len(feedback) == len(manifest()["cases"]) - len(rejected)
+    given += feedback
     for path in given:
         text = path.read_text()
         if path.suffix == ".html":
@@ -233,3 +235,16 @@ def test_without_the_sandbox_grading_still_works_and_says_so(tmp_path, offline_m
     assert "NOT sandboxed: trusted notebooks only" in run.stdout
     assert read_grades(tmp_path / "out")["untouched"]["total"] == "0"
     assert (tmp_path / "out" / "feedback" / "untouched.html").exists()
+
+
+def test_a_submission_that_searches_the_disk_finds_no_tests_or_grades(graded_class):
+    """reach_read_files walks the whole file system for notebooks with hidden tests and for
+    gradebooks, and prints what it could read: nothing of this course, the grader or a
+    classmate (only the sample files shipped inside nbgrader's own package)."""
+    out, _ = graded_class
+    text = html.unescape(
+        re.sub(r"<[^>]+>", "", (out / "feedback" / "reach_read_files.html").read_text())
+    )
+    found = re.findall(r"readable: (\S+)", text)
+    assert "files with hidden tests or grades found" in text
+    assert all("site-packages/nbgrader/" in path for path in found), found
