@@ -3,6 +3,7 @@
 import csv
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ import nbformat
 import pytest
 
 from grader.config import REPO
+from grader.sandbox import UID_BASE, UID_COUNT
 from tests.master_text import hidden_test_lines
 from tests.submissions.build import build_all, manifest
 
@@ -50,6 +52,27 @@ def grade(submissions, out, *extra) -> subprocess.CompletedProcess:
         timeout=3600,
         check=False,
     )
+
+
+def sandbox_processes(seconds: float = 15) -> list[str]:
+    """Sandbox processes started by this test session's graders (their environment names
+    this session's cache), once ``seconds`` have passed or none is left."""
+    marker = f"COURSE_CACHE_DIR={os.environ['COURSE_CACHE_DIR']}".encode()
+    deadline = time.monotonic() + seconds
+    while True:
+        left = []
+        for entry in Path("/proc").iterdir():
+            try:
+                ours = (
+                    entry.name.isdigit() and UID_BASE <= entry.stat().st_uid < UID_BASE + UID_COUNT
+                )
+                if ours and marker in (entry / "environ").read_bytes().split(b"\0"):
+                    left.append(entry.name)
+            except OSError:
+                pass
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
 
 
 def read_grades(out) -> dict[str, dict[str, str]]:
@@ -118,16 +141,7 @@ def test_nothing_students_receive_holds_hidden_test_code(graded_class):
 
 
 def test_the_class_leaves_no_process_and_no_change_behind(graded_class):
-    from grader.sandbox import UID_BASE, UID_COUNT
-
-    left = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if UID_BASE <= entry.stat().st_uid < UID_BASE + UID_COUNT:
-                    left.append(entry.name)
-            except OSError:
-                pass
+    left = sandbox_processes()
     assert not left, f"sandbox processes still running: {left}"
     assert (
         subprocess.run(
