@@ -208,6 +208,11 @@ class ClassGrader:
         os.environ.setdefault("MPLBACKEND", "Agg")
         for name in ("COURSE_HOLDOUT_DIR", "COURSE_HANDIN_DIR"):  # set per kernel below
             os.environ.pop(name, None)
+        # Real paths: the sandbox shows folders at their real path (and /tmp is private, so
+        # a symlink there would lead nowhere).
+        for name in ("COURSE_OFFLINE_DIR", "COURSE_CACHE_DIR", "KERAS_HOME"):
+            if os.environ.get(name):
+                os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
 
     def _prepare_course(self) -> None:
         from nbgrader.apps import NbGraderAPI
