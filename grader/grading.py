@@ -7,7 +7,6 @@ replaces the regraded students' rows and keeps everyone else's.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import json
@@ -28,7 +27,7 @@ from traitlets.config import Config
 from .checker import run_check
 from .config import ASSIGNMENT, MASTER, MEASURED_IN_CLEAN_KERNEL, course_config
 from .kernel_launcher import MS_NODEV, MS_NOSUID, mount
-from .sandbox import SandboxLimits, prepare_sandbox
+from .sandbox import SandboxLimits, environment, prepare_sandbox
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9_.@-]+$")
 HANDIN_FILE = re.compile(r"^[a-z][a-z0-9_]{0,40}\.(keras|json)$")  # as tlcourse.handin
@@ -300,7 +299,7 @@ class ClassGrader:
         repairs = repair_notebook(nb, nbformat.read(MASTER, as_version=4))
         nbformat.write(nb, target)
         _empty(self.handin)
-        with _environment(self.student_env):
+        with environment(self.student_env):
             outcome = self.api.autograde(ASSIGNMENT, sub.student_id)
         if self.stopping:
             raise KeyboardInterrupt
@@ -331,7 +330,7 @@ class ClassGrader:
             notebook = gb.find_submission_notebook(MASTER.stem, ASSIGNMENT, student_id)
             if not any(grade.auto_score for grade in notebook.grades):
                 return ""  # nothing to confirm
-        with _environment(self.checker_env):
+        with environment(self.checker_env):
             check = run_check(self.handin, self.checker_config, self.folder / "work")
         lowered = []
         with Gradebook(self.api.coursedir.db_url, self.api.coursedir.course_id) as gb:
@@ -511,25 +510,6 @@ def umount(path: Path) -> None:
 
     libc = ctypes.CDLL(None, use_errno=True)
     libc.umount2(str(path).encode(), 2)  # MNT_DETACH
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str | None]):
-    """Set (or, for None, remove) environment variables for the block."""
-    saved = {name: os.environ.get(name) for name in values}
-    for name, value in values.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def warm_caches() -> None:

@@ -96,6 +96,25 @@ class SandboxLimits:
     memory: int | None = 8 * GiB
 
 
+@contextlib.contextmanager
+def environment(values: dict[str, str | None]):
+    """Set (or, for None, remove) environment variables of this process for the block."""
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @dataclass
 class Sandbox:
     """A prepared sandbox: its folder, kernelspec and the settings that select it."""
@@ -108,16 +127,8 @@ class Sandbox:
     @contextlib.contextmanager
     def activated(self):
         """Set :attr:`environ` (``JUPYTER_PATH``) in this process for the block."""
-        saved = {name: os.environ.get(name) for name in self.environ}
-        os.environ.update(self.environ)
-        try:
+        with environment(self.environ):
             yield self
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
     def cleanup(self) -> None:
         """Remove the sandbox folder (kernelspec, sockets); kernels must have ended."""
