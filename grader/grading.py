@@ -309,7 +309,7 @@ class ClassGrader:
             reason = "; ".join([*repairs, "grading failed: " + _last_error(outcome)])
             self._reject(sub.student_id, reason)
             self._record(sub)
-            return Result(sub.student_id, self._zeros(), reason)
+            return Result(sub.student_id, self._zeros(), reason, None, time.monotonic() - started)
         check_note = self._check(sub.student_id)
         if self.stopping:
             raise KeyboardInterrupt

@@ -363,6 +363,33 @@ def leave_memory_cgroup(folder: str | None) -> None:
 # --------------------------------------------------------------------------- processes
 
 
+# ipykernel with a stdout/stderr that keeps at most CAP characters per cell request.
+CAPPED_KERNEL = """
+from ipykernel.iostream import OutStream
+from ipykernel.kernelapp import launch_new_instance
+
+
+class CappedOutStream(OutStream):
+    cap = CAP
+
+    def write(self, string):
+        request = self.parent_header.get("msg_id")
+        if request != getattr(self, "_request", None):
+            self._request, self._left = request, self.cap
+        if self._left <= 0:
+            return len(string)
+        self._left -= len(string)
+        if self._left < 0:
+            super().write(string[: len(string) + self._left])
+            super().write("\\n[output cut in the sandbox: more than CAP characters]\\n")
+            return len(string)
+        return super().write(string)
+
+
+launch_new_instance()
+"""
+
+
 def exec_kernel(
     config: dict, uid: int, cwd: str, conn: str, home: str, kernel_args: list[str]
 ) -> None:
@@ -394,7 +421,12 @@ def exec_kernel(
         os.dup2(null, fd)
     env = kernel_env(config, home, conn)
     python = config["python"]
-    os.execve(python, [python, "-m", "ipykernel_launcher", "-f", conn, *kernel_args], env)
+    argv = [python, "-m", "ipykernel_launcher", "-f", conn, *kernel_args]
+    if limits.get("output_per_cell"):
+        code = CAPPED_KERNEL.replace("CAP", str(int(limits["output_per_cell"])))
+        argv[1:3] = ["-c", code]
+        argv.append("--IPKernelApp.outstream_class=__main__.CappedOutStream")
+    os.execve(python, argv, env)
 
 
 def run_init(config: dict, uid: int, cwd: str, conn_file: str, kernel_args: list[str]) -> int:

@@ -10,9 +10,11 @@ every kernel through it. The launcher runs as root, then gives the kernel:
 * its own uid (no passwd entry, no files on the host, no supplementary groups, no new
   privileges) with rlimits: address space, processes (counted per uid, so the cap is this
   sandbox's), file size, open files, optional CPU seconds and data segment.
-* a file system where the course repository (grader sources, master notebook, solutions,
-  fixture submissions), the grader's home, the sandbox folder and every path in ``hide``
-  are covered by empty read-only tmpfs; the Python installation and ``tlcourse`` are
+* a file system where every top-level folder but the system's (``/usr``, ``/etc``,
+  ``/lib``...; so also ``/home``, ``/root``, ``/opt``, ``/var``, ``/srv``, ``/mnt``), the
+  course repository (grader sources, master notebook, solutions, fixture submissions), the
+  grader's home, the sandbox folder and every path in ``hide`` are covered by empty
+  read-only tmpfs; the Python installation and ``tlcourse`` are
   visible read-only; the Keras and feature caches are visible through an overlay whose
   writes go to a throwaway layer; /tmp, /var/tmp and /dev/shm are private. The working
   folder is a private copy of the notebook's folder. All writable places share one tmpfs
@@ -44,6 +46,10 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import zmq
+import zmq.asyncio
+from jupyter_client.asynchronous import AsyncKernelClient
+from traitlets import default
 from traitlets.config import Config
 
 from .config import CELL_TIMEOUT, REPO
@@ -55,6 +61,25 @@ LAUNCHER = Path(__file__).resolve().with_name("kernel_launcher.py")
 UID_BASE, UID_COUNT = 200_000, 100_000  # kernels run as a free uid in this range
 HANDIN_INSIDE = "/tmp/handin"  # as in kernel_launcher.py
 MAX_SOCKET_PATH = 100  # sun_path holds 107 bytes; "<dir>/ipc-NNNN" must fit
+# The only top-level folders a kernel sees as they are: the operating system's.
+SYSTEM_FOLDERS = frozenset(
+    [
+        "bin",
+        "sbin",
+        "lib",
+        "lib32",
+        "lib64",
+        "libx32",
+        "usr",
+        "etc",
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "nix",
+        "gnu",
+    ]
+)
 
 # Environment passed to the kernel; everything else (tokens, credentials) is dropped.
 ENV_NAMES = (
@@ -94,6 +119,10 @@ class SandboxLimits:
     # Memory of every process of the sandbox together, tmpfs scratch included (a memory
     # cgroup; when the machine has none, only the per-process cap above applies).
     memory: int | None = 8 * GiB
+    # What one cell may print (stdout and stderr); the rest is dropped in the kernel. A print
+    # loop would otherwise queue output faster than it is sent, until the memory cap kills
+    # the kernel. The grader keeps 1 MiB per cell of what arrives (CappedExecute).
+    output_per_cell: int | None = 2 * MiB
 
 
 @contextlib.contextmanager
@@ -135,12 +164,44 @@ class Sandbox:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class BoundedKernelClient(AsyncKernelClient):
+    """A kernel client that holds a bounded amount of what the kernel sends.
+
+    ZeroMQ queues up to 1,000 messages per socket, of any size: a kernel that publishes
+    10 MB displays in a loop filled the grader's memory with 5 GB in 30 s. Here a socket
+    queues at most ``QUEUED_MESSAGES`` messages (the rest wait in the kernel, under its
+    memory cap) of at most ``LARGEST_MESSAGE`` bytes. A larger message ends the connection:
+    that kernel's later outputs are lost, while its replies, and so its errors and grades,
+    still arrive.
+    """
+
+    QUEUED_MESSAGES = 16
+    LARGEST_MESSAGE = 64 * MiB
+
+    @default("context")
+    def _bounded_context(self) -> zmq.asyncio.Context:
+        self._created_context = True
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.RCVHWM, self.QUEUED_MESSAGES)
+        context.setsockopt(zmq.MAXMSGSIZE, self.LARGEST_MESSAGE)
+        return context
+
+
 def default_hidden() -> list[Path]:
-    """Paths no student code may see: the repository and the grader's home."""
+    """Paths no student code may see: every top-level folder but the system's, the
+    repository and the grader's home. What the kernel needs there (Python, ``tlcourse``,
+    the data) is shown again read-only by :func:`default_readonly`.
+
+    An allow-list, not a deny-list: a copy of the course elsewhere on the machine (another
+    clone, a backup, last year's gradebook) stays out of sight without being named.
+    """
     hidden = [REPO]
     home = Path.home().resolve()
     if home != Path("/"):
         hidden.append(home)
+    for entry in sorted(os.scandir("/"), key=lambda e: e.name):
+        if entry.name not in SYSTEM_FOLDERS and entry.is_dir(follow_symlinks=False):
+            hidden.append(Path(entry.path))
     return hidden
 
 
@@ -252,6 +313,7 @@ def prepare_sandbox(
     c.KernelManager.transport = "ipc"
     c.KernelManager.shutdown_wait_time = 30.0  # time to copy the hand-in out at the end
     c.KernelManager.ip = str(runtime / "ipc")
+    c.AsyncKernelManager.client_factory = BoundedKernelClient  # nbclient and nbgrader use it
     old = os.environ.get("JUPYTER_PATH")
     environ = {"JUPYTER_PATH": os.pathsep.join(filter(None, [str(folder), old]))}
     return Sandbox(folder, kernel_name, c, environ)

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -24,7 +25,13 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.config import MASTER, REPO
-from grader.sandbox import UID_BASE, MiB, SandboxLimits, prepare_sandbox
+from grader.sandbox import (
+    UID_BASE,
+    BoundedKernelClient,
+    MiB,
+    SandboxLimits,
+    prepare_sandbox,
+)
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux" or os.geteuid() != 0,
@@ -175,6 +182,44 @@ def test_infinite_loop_is_interrupted_at_the_cell_timeout(course):
     assert "CellTimeoutError" in text(nb.cells[0]) or "KeyboardInterrupt" in text(nb.cells[0])
     assert text(nb.cells[1]).strip() == "still alive"  # the interrupt reached the kernel
     assert time.monotonic() - started < 60
+
+
+def test_endless_printing_is_cut_in_the_kernel_and_the_next_cell_prints_again(course):
+    """A print loop would queue output in the kernel until the memory cap killed it."""
+    limits = SandboxLimits(**{**FAST.__dict__, "cell_timeout": 8, "output_per_cell": 64_000})
+    nb, error = run(
+        course,
+        ["while True:\n    print('x' * 1000)", "print('still alive')"],
+        limits,
+        interrupt_on_timeout=True,
+        error_on_timeout={"ename": "CellTimeoutError", "evalue": "", "traceback": []},
+    )
+    assert error is None
+    printed = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.output_type == "stream")
+    assert printed.endswith("[output cut in the sandbox: more than 64000 characters]\n")
+    assert 64_000 <= len(printed) < 64_200
+    assert text(nb.cells[1]).strip() == "still alive"
+
+
+def test_a_message_too_large_for_the_grader_is_dropped_and_grading_goes_on(course):
+    """The grader's sockets refuse messages over BoundedKernelClient.LARGEST_MESSAGE (and
+    queue at most QUEUED_MESSAGES), so a kernel cannot fill the grader's memory."""
+    too_large = BoundedKernelClient.LARGEST_MESSAGE + MiB
+    nb, error = run(
+        course,
+        [
+            f"""
+            from IPython.display import display
+            display({{"text/plain": "big" * {too_large // 3}}}, raw=True)
+            """,
+            "print('next cell')",
+        ],
+        iopub_timeout=5,
+    )
+    assert error is None
+    assert not any("big" in str(o) for o in nb.cells[0].outputs)
+    # Outputs no longer arrive, but the next cell still ran and replied.
+    assert "shell.execute_reply" in nb.cells[1].metadata.execution
 
 
 def test_infinite_loop_without_interrupt_raises_cell_timeout(course):
@@ -454,6 +499,38 @@ def test_grader_files_and_other_submissions_cannot_be_read(course):
     # A private copy of the kernel's own folder, without the notebook: the one being graded
     # holds the hidden tests that nbgrader put back.
     assert text(nb.cells[2]).strip() == "bob's data ['data.txt']"
+
+
+def test_only_system_folders_python_and_data_are_visible(course, tmp_path):
+    """A copy of the course outside the repository (another clone, a backup) is out of
+    sight too: every top-level folder but the system's is covered, and only what the kernel
+    needs is shown again."""
+    elsewhere = Path(tempfile.mkdtemp(prefix="tlcourse-copy-", dir="/"))
+    try:
+        (elsewhere / "cats_vs_dogs.ipynb").write_text(SECRET)
+        nb, error = run(
+            course,
+            [
+                f"""
+            import os, sys
+            try:
+                print(open({str(elsewhere / "cats_vs_dogs.ipynb")!r}).read())
+            except OSError as e:
+                print(type(e).__name__)
+            print(sorted(os.listdir("/")))
+            print(os.listdir({str(elsewhere)!r}), os.listdir("/var"), os.listdir("/home"))
+            import numpy; print("numpy ok", os.path.isfile({str(REPO / "tlcourse" / "__init__.py")!r}))
+            """
+            ],
+        )
+    finally:
+        shutil.rmtree(elsewhere)
+    assert error is None
+    output = text(nb.cells[0]).splitlines()
+    assert output[0] == "FileNotFoundError"
+    assert SECRET not in text(nb.cells[0])
+    assert output[2] == "[] ['tmp'] []"  # /var/tmp: the kernel's own, private
+    assert output[3] == "numpy ok True"  # Python and tlcourse shown again
 
 
 def test_grader_files_and_other_submissions_cannot_be_written(course):
