@@ -363,10 +363,17 @@ def leave_memory_cgroup(folder: str | None) -> None:
 # --------------------------------------------------------------------------- processes
 
 
-# ipykernel with a stdout/stderr that keeps at most CAP characters per cell request.
+# ipykernel with a stdout/stderr that keeps at most CAP characters per cell request, and
+# without IPython 9's copy of everything a cell prints (kept for %history, without limit).
 CAPPED_KERNEL = """
+import contextlib
+
+from IPython.core.interactiveshell import InteractiveShell
 from ipykernel.iostream import OutStream
 from ipykernel.kernelapp import launch_new_instance
+
+if hasattr(InteractiveShell, "_tee"):
+    InteractiveShell._tee = lambda self, channel: contextlib.nullcontext()
 
 
 class CappedOutStream(OutStream):
