@@ -14,9 +14,9 @@ every kernel through it. The launcher runs as root, then gives the kernel:
   ``/lib``...; so also ``/home``, ``/root``, ``/opt``, ``/var``, ``/srv``, ``/mnt``), the
   course repository (grader sources, master notebook, solutions, fixture submissions), the
   grader's home, the sandbox folder and every path in ``hide`` are covered by empty
-  read-only tmpfs; the Python installation and ``tlcourse`` are
-  visible read-only; the Keras and feature caches are visible through an overlay whose
-  writes go to a throwaway layer; /tmp, /var/tmp and /dev/shm are private. The working
+  read-only tmpfs; the Python installation and ``tlcourse`` are visible read-only; the
+  Keras and feature caches are visible through an overlay whose writes go to a throwaway
+  layer; /tmp, /var/tmp and /dev/shm are private. The working
   folder is a private copy of the notebook's folder. All writable places share one tmpfs
   of ``SandboxLimits.scratch`` bytes, freed when the kernel ends.
 * a memory cgroup for all its processes together (when the machine has one; the tmpfs
@@ -130,18 +130,18 @@ def environment(values: dict[str, str | None]):
     """Set (or, for None, remove) environment variables of this process for the block."""
     saved = {name: os.environ.get(name) for name in values}
     try:
-        for name, value in values.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set_environment(values)
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set_environment(saved)
+
+
+def _set_environment(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @dataclass
