@@ -5,7 +5,7 @@ VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: lab test grade-example figures release lint clean-notebooks slides
+.PHONY: lab test test-all grade-example figures release lint clean-notebooks slides
 .DEFAULT_GOAL := lab
 
 $(VENV)/installed: requirements.txt pyproject.toml
@@ -18,8 +18,11 @@ $(VENV)/installed: requirements.txt pyproject.toml
 lab: $(VENV)/installed          ## open the course in JupyterLab
 	jupyter lab
 
-test: $(VENV)/installed         ## run every test (real data: set COURSE_OFFLINE_DIR offline)
-	$(PY) -m pytest -ra
+test: $(VENV)/installed         ## the fast tier, about 4 min: package, sandbox, release, one real grading
+	$(PY) -m pytest -ra -m "not slow"
+
+test-all: $(VENV)/installed     ## the slow tier: fixture class, lectures, stability, formgrader, online
+	$(PY) -m pytest -ra -m slow --durations=15
 
 grade-example: $(VENV)/installed  ## grade the example class into build/example_grades/
 	$(PY) -m tests.submissions.build build/example_class

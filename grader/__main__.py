@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+EXIT_GRADER_PROBLEM = 3  # some students could not be graded because of the grader
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
@@ -85,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"grader: {error}", file=sys.stderr)
             return 2
         return 0
-    from .lms import LmsError, grade_submissions
+    from .collect import CollectError
+    from .records import GRADER_PROBLEM
+    from .run import grade
     from .sandbox import GiB, SandboxLimits
 
     chosen = {
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     limits = SandboxLimits(**{name: value for name, value in chosen.items() if value})
     try:
-        grade_submissions(
+        records = grade(
             args.submissions,
             args.out,
             args.holdout,
@@ -105,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             sandboxed=not args.no_sandbox,
             regrade=args.regrade,
         )
-    except (tlcourse.CourseDataError, LmsError) as error:
+    except (tlcourse.CourseDataError, CollectError) as error:
         print(f"grader: {error}", file=sys.stderr)
         return 2
     except PermissionError as error:
@@ -118,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("grader: interrupted; run the same command again to grade the rest", file=sys.stderr)
         return 130
-    return 0
+    return EXIT_GRADER_PROBLEM if any(r.status == GRADER_PROBLEM for r in records) else 0
 
 
 if __name__ == "__main__":

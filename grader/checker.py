@@ -4,51 +4,53 @@ Student code runs in the same kernel as the hidden tests, so it can fool them (p
 ``Model.evaluate``, numpy or builtins, rewrite later cells, swallow errors). Each hidden test
 therefore hands its objects in (``tlcourse.hand_in``), and after the notebook the grader runs
 the same tests in a fresh kernel where no student code ran, on those objects loaded back in
-Keras' safe mode. Only this kernel sees the held-out photos. A part scores the lower of the
-two runs.
+Keras' safe mode. Only this kernel sees the held-out photos.
+
+:class:`CleanKernelCheck` is the nbgrader preprocessor that does it, between the execution
+of the notebook and nbgrader's scoring: it adds the clean run's verdict to each test cell,
+so that nbgrader scores every test cell at the lower of the two runs. The clean kernel
+itself (:class:`CheckingKernel`) is started as soon as the notebook hands something in, and
+loads each object as it arrives, so that most of its work overlaps the rest of the notebook.
 """
 
 from __future__ import annotations
 
 import atexit
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
+from jupyter_client import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
-from nbformat.v4 import new_code_cell, new_notebook
+from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.utils import determine_grade, is_grade
 from traitlets.config import Config
 
-from .config import MASTER
+from .master import Master
+
+KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
+# What a checking kernel imports and builds before it serves (grader.sandbox's preload).
+PRELOAD = """
+import tlcourse
+from tlcourse import reference
+
+reference.imagenet_digests()
+reference.reference_features(tlcourse.holdout_dir())
+"""
 
 
 @dataclass
 class CheckResult:
     scores: dict[str, float]  # grade cell id -> points in the clean kernel
     messages: dict[str, str] = field(default_factory=dict)  # grade cell id -> its output
-    problem: str = ""  # why the check itself did not finish, or ""
+    problem: str = ""  # why the check itself did not finish (the grader's problem), or ""
 
 
-def test_cells(master: Path = MASTER) -> list[tuple[str, float, str]]:
-    """``(grade id, points, source)`` of every test cell of the master notebook."""
-    cells = []
-    for cell in nbformat.read(master, as_version=4).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade"):
-            cells.append((meta["grade_id"], float(meta["points"]), cell.source))
-    return cells
-
-
-def constants(master: Path = MASTER) -> str:
-    """The master's settings cells that the tests read (e.g. ``FINE_TUNE_FROM``)."""
-    return "\n".join(
-        cell.source
-        for cell in nbformat.read(master, as_version=4).cells
-        if cell.metadata.get("nbgrader", {}).get("grade_id", "").endswith("_setting")
-    )
-
-
-def check_notebook(handin: Path, master: Path = MASTER):
+def check_notebook(handin: Path, master: Master) -> NotebookNode:
     """The notebook the clean kernel runs: load the hand-in, then every test cell."""
     setup = "\n".join(
         [
@@ -56,13 +58,156 @@ def check_notebook(handin: Path, master: Path = MASTER):
             "warnings.filterwarnings('ignore')",
             "from tlcourse.handin import load_handed_in",
             f"globals().update(load_handed_in({str(handin)!r}))",
-            constants(master),
+            master.settings,
         ]
     )
     cells = [new_code_cell(setup)]
-    for grade_id, _points, source in test_cells(master):
-        cells.append(new_code_cell(source, metadata={"grade_id": grade_id}))
+    for test in master.tests:
+        cells.append(new_code_cell(test.source, metadata={"grade_id": test.grade_id}))
     return new_notebook(cells=cells)
+
+
+class CheckingKernel:
+    """The clean kernel of one submission: started once (:meth:`start`), used once
+    (:meth:`run`), always shut down (:meth:`stop`).
+
+    ``config`` selects the kernel (``NotebookClient.kernel_name``, the sandbox's
+    ``KernelManager`` settings); ``handin`` is the folder of accepted hand-ins;
+    ``kernel_dirs`` are the folders holding its kernelspec; ``env``, the environment of a
+    kernel started without the sandbox.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        workdir: Path,
+        handin: Path,
+        kernel_dirs: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ):
+        self.config = config
+        self.workdir, self.handin = Path(workdir), Path(handin)
+        self.kernel_dirs = kernel_dirs
+        self.env = env
+        self.km: AsyncKernelManager | None = None
+        self._sender = None  # a client that only sends: see load_soon
+
+    def start(self) -> None:
+        """Start the kernel process, without waiting for it to be ready; once only."""
+        run_sync(self._start)()
+
+    async def _start(self) -> None:
+        if self.km is not None:
+            return
+        specs = KernelSpecManager(kernel_dirs=self.kernel_dirs) if self.kernel_dirs else None
+        self.km = AsyncKernelManager(
+            config=self.config,
+            kernel_name=self.config.NotebookClient.kernel_name,
+            **({"kernel_spec_manager": specs} if specs else {}),
+        )
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        await self.km.start_kernel(
+            cwd=str(self.workdir),
+            extra_arguments=KERNEL_ARGUMENTS,
+            **({"env": self.env} if self.env else {}),
+        )
+
+    def load_soon(self) -> None:
+        """Start the kernel if need be and have it load what has been handed in so far,
+        without waiting for it: it does so while the student's notebook goes on (the check
+        later finds those objects loaded, tlcourse.handin.load_handed_in)."""
+        self.start()
+        if self._sender is None:
+            self._sender = self.km.blocking_client()
+            self._sender.start_channels(
+                shell=True, iopub=False, stdin=False, hb=False, control=False
+            )
+        code = f"from tlcourse.handin import load_handed_in\nload_handed_in({str(self.handin)!r})"
+        self._sender.execute(code, silent=True, store_history=False)
+
+    def run(self, nb: NotebookNode) -> None:
+        """Execute ``nb`` in this kernel (starting it if need be); errors stay in the cells."""
+        self.start()
+        client = NotebookClient(nb, km=self.km, config=self.config, allow_errors=True)
+        try:
+            client.execute()
+        finally:
+            atexit.unregister(client._cleanup_kernel)
+
+    def stop(self) -> None:
+        if self._sender is not None:
+            self._sender.stop_channels()
+        if self.km is not None and self.km.has_kernel:
+            run_sync(self.km.shutdown_kernel)(now=True)
+
+
+class CleanKernelCheck(NbGraderPreprocessor):
+    """Run the hidden tests again in ``kernel`` on the objects in ``handin``; lower each test
+    cell to the clean run's score (nbgrader's SaveAutoGrades, later in the pipeline, scores
+    what the cells then show).
+
+    After :meth:`preprocess`, ``kernel_scores`` and ``clean_scores`` hold each test cell's
+    points in the two runs (``clean_scores`` is empty when nothing needed confirming) and
+    ``seconds`` the time the check took.
+    """
+
+    def __init__(self, kernel: CheckingKernel, handin: Path, master: Master, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel, self.handin, self.master = kernel, Path(handin), master
+        self.kernel_scores: dict[str, float] = {}
+        self.clean_scores: dict[str, float] = {}
+        self.problem = ""
+        self.seconds = 0.0
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        tests = {c.metadata.nbgrader["grade_id"]: c for c in nb.cells if is_grade(c)}
+        self.kernel_scores = {
+            g: float(determine_grade(c, self.log)[0] or 0) for g, c in tests.items()
+        }
+        if not any(self.kernel_scores.values()):
+            return nb, resources  # nothing to confirm
+        started = time.monotonic()
+        check = self.run_check()
+        self.seconds = time.monotonic() - started
+        self.clean_scores, self.problem = check.scores, check.problem
+        for grade_id, cell in tests.items():
+            if grade_id in check.scores:
+                message = check.messages.get(grade_id) or check.problem or "passed"
+                _add_verdict(cell, self.kernel_scores[grade_id], check.scores[grade_id], message)
+        return nb, resources
+
+    def run_check(self) -> CheckResult:
+        zeros = {test.grade_id: 0.0 for test in self.master.tests}
+        if not any(self.handin.iterdir()):
+            return CheckResult(zeros, {g: "nothing was handed in to the grader" for g in zeros})
+        nb = check_notebook(self.handin, self.master)
+        try:
+            self.kernel.run(nb)
+        except Exception as error:  # noqa: BLE001 - a dead kernel, a time limit: recorded
+            return CheckResult(zeros, problem=f"{type(error).__name__}: {str(error)[:200]}")
+        result = CheckResult({})
+        for cell, test in zip(nb.cells[1:], self.master.tests, strict=True):
+            result.scores[test.grade_id] = _score(cell, test.points)
+            result.messages[test.grade_id] = _text(cell)
+        return result
+
+
+def _add_verdict(cell, kernel_score: float, clean_score: float, message: str) -> None:
+    """Show the clean run in ``cell``; when it scored lower, make nbgrader score that."""
+    heading = f"[checked again by the grader in a clean kernel: {clean_score:g} points]"
+    if clean_score < kernel_score and clean_score == 0:
+        # nbgrader scores a cell by its first error or result: this one comes first.
+        verdict = new_output("error", ename=heading, evalue=message, traceback=[heading, message])
+        cell.outputs.insert(0, verdict)
+        return
+    if clean_score < kernel_score:
+        cell.outputs.insert(
+            0,
+            new_output(
+                "execute_result", data={"text/plain": f"{clean_score:g}"}, execution_count=None
+            ),
+        )
+    cell.outputs.append(new_output("stream", name="stdout", text=f"\n{heading}\n{message}\n"))
 
 
 def _text(cell) -> str:
@@ -85,27 +230,3 @@ def _score(cell, points: float) -> float:
             except ValueError:
                 pass
     return points
-
-
-def run_check(handin: Path, config: Config, workdir: Path, master: Path = MASTER) -> CheckResult:
-    """Run the hidden tests on the objects in ``handin``; ``config`` selects the kernel."""
-    tests = test_cells(master)
-    zeros = {grade_id: 0.0 for grade_id, _, _ in tests}
-    if not any(Path(handin).glob("*")):
-        return CheckResult(zeros, {g: "nothing was handed in to the grader" for g in zeros})
-    nb = check_notebook(handin, master)
-    workdir.mkdir(parents=True, exist_ok=True)
-    client = NotebookClient(
-        nb, config=config, allow_errors=True, resources={"metadata": {"path": str(workdir)}}
-    )
-    try:
-        client.execute()
-    except Exception as error:  # noqa: BLE001 - a dead kernel, a time limit: recorded
-        return CheckResult(zeros, problem=f"{type(error).__name__}: {str(error)[:200]}")
-    finally:
-        atexit.unregister(client._cleanup_kernel)
-    result = CheckResult({})
-    for cell, (grade_id, points, _source) in zip(nb.cells[1:], tests, strict=True):
-        result.scores[grade_id] = _score(cell, points)
-        result.messages[grade_id] = _text(cell)
-    return result

@@ -134,9 +134,8 @@ def pick_uid(config: dict) -> int:
 
 
 def kernel_env(config: dict, home: str, conn: str) -> dict[str, str]:
-    allowed = set(config["env_names"])
-    prefixes = tuple(config["env_prefixes"])
-    env = {k: v for k, v in os.environ.items() if k in allowed or k.startswith(prefixes)}
+    """The grader's chosen variables, and nothing else of this process's environment."""
+    env = {k: os.environ[k] for k in config.get("passed_on", []) if k in os.environ}
     env.update(config.get("env_set", {}))
     env.update(
         HOME=home,
@@ -363,9 +362,13 @@ def leave_memory_cgroup(folder: str | None) -> None:
 # --------------------------------------------------------------------------- processes
 
 
-# ipykernel with a stdout/stderr that keeps at most CAP characters per cell request, and
-# without IPython 9's copy of everything a cell prints (kept for %history, without limit).
-CAPPED_KERNEL = """
+# ipykernel as the sandbox runs it: stdout/stderr keep at most CAP characters per cell request
+# (None: no cap); IPython 9's copy of everything a cell prints (kept for %history, without
+# limit) is off; PRELOAD runs before the kernel serves, so a checking kernel can import and
+# build what it will need while the student's notebook still runs. The kernel is started
+# with --IPKernelApp.capture_fd_output=False: output written to file descriptors 1 and 2 (C
+# libraries such as TensorFlow logging at start-up, child processes) goes to /dev/null.
+KERNEL_PROGRAM = """
 import contextlib
 
 from IPython.core.interactiveshell import InteractiveShell
@@ -380,6 +383,8 @@ class CappedOutStream(OutStream):
     cap = CAP
 
     def write(self, string):
+        if self.cap is None:
+            return super().write(string)
         request = self.parent_header.get("msg_id")
         if request != getattr(self, "_request", None):
             self._request, self._left = request, self.cap
@@ -388,11 +393,15 @@ class CappedOutStream(OutStream):
         self._left -= len(string)
         if self._left < 0:
             super().write(string[: len(string) + self._left])
-            super().write("\\n[output cut in the sandbox: more than CAP characters]\\n")
+            super().write(f"\\n[output cut in the sandbox: more than {self.cap} characters]\\n")
             return len(string)
         return super().write(string)
 
 
+try:
+    exec(PRELOAD, {})
+except BaseException:
+    pass
 launch_new_instance()
 """
 
@@ -428,11 +437,19 @@ def exec_kernel(
         os.dup2(null, fd)
     env = kernel_env(config, home, conn)
     python = config["python"]
-    argv = [python, "-m", "ipykernel_launcher", "-f", conn, *kernel_args]
-    if limits.get("output_per_cell"):
-        code = CAPPED_KERNEL.replace("CAP", str(int(limits["output_per_cell"])))
-        argv[1:3] = ["-c", code]
-        argv.append("--IPKernelApp.outstream_class=__main__.CappedOutStream")
+    cap = limits.get("output_per_cell")
+    code = KERNEL_PROGRAM.replace("CAP", repr(int(cap) if cap else None), 1)
+    code = code.replace("PRELOAD", repr(config.get("preload") or ""))
+    argv = [
+        python,
+        "-c",
+        code,
+        "-f",
+        conn,
+        *kernel_args,
+        "--IPKernelApp.outstream_class=__main__.CappedOutStream",
+        "--IPKernelApp.capture_fd_output=False",
+    ]
     os.execve(python, argv, env)
 
 

@@ -22,7 +22,8 @@
   number the LMS writes into file names), any other columns (``name``, ``email``...) ignored.
   Every roster student gets a row in ``grades.csv`` (0 and "no submission" when nothing came
   in); a submission from an id not in the roster is graded and its note says so.
-* ``OUT/lms_grades.csv`` is always written, with exactly ``student_id,total,max``, for import.
+* ``OUT/lms_grades.csv`` (grader/report.py) is always written, with exactly
+  ``student_id,total,max``, for import.
 """
 
 from __future__ import annotations
@@ -35,24 +36,15 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .config import ASSIGNMENT
-from .grading import (
-    STUDENT_ID,
-    Submission,
-    check_notebook,
-    find_submissions,
-    grade_class,
-    master_parts,
-)
+from .collect import STUDENT_ID, CollectError, Submission, check_notebook
+from .master import ASSIGNMENT
 
 MAX_MEMBER_MB = 50  # one notebook with its outputs; larger members are not extracted
 MAX_TOTAL_MB = 2000  # the whole extracted ZIP
 LMS_NAME = re.compile(r"^(?P<student_id>.+?)(?:_LATE)?_(?P<number>\d+)_(?P<file_id>.*)$")
-NOT_IN_ROSTER = "not in the roster"
-NO_SUBMISSION = "no submission"
 
 
-class LmsError(Exception):
+class LmsError(CollectError):
     """A ZIP or roster that cannot be used; the message says why."""
 
 
@@ -212,70 +204,3 @@ def _extract(
 
 def _negated(date_time: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(-value for value in date_time)
-
-
-def apply_roster(grades_csv: Path, roster: Roster | None) -> Path:
-    """Add roster students without a row, flag rows not in the roster; write lms_grades.csv."""
-    with open(grades_csv, newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = list(reader.fieldnames or [])
-        rows = {row["student_id"]: row for row in reader}
-    if roster:
-        parts = master_parts()
-        maximum = sum(sum(cells.values()) for cells in parts.values())
-        for student in roster.students:
-            if student not in rows:
-                rows[student] = {
-                    **{part: "0" for part in parts},
-                    "student_id": student,
-                    "total": "0",
-                    "max": f"{maximum:g}",
-                    "note": NO_SUBMISSION,
-                }
-        for student, row in rows.items():
-            if student not in roster.students and NOT_IN_ROSTER not in row["note"]:
-                row["note"] = "; ".join(filter(None, [NOT_IN_ROSTER, row["note"]]))
-        _write_csv(grades_csv, header, [rows[s] for s in sorted(rows)])
-    lms = grades_csv.with_name("lms_grades.csv")
-    _write_csv(lms, ["student_id", "total", "max"], [rows[s] for s in sorted(rows)])
-    return lms
-
-
-def _write_csv(path: Path, header: list[str], rows: list[dict]) -> None:
-    partial = path.with_suffix(".csv.partial")
-    with open(partial, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, header, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    partial.replace(path)
-
-
-def grade_submissions(
-    submissions: Path,
-    out: Path,
-    holdout: Path | None = None,
-    roster_csv: Path | None = None,
-    name_regexp: str | None = None,
-    log=print,
-    **options,
-) -> None:
-    """``python -m grader grade``: a folder or an LMS ZIP in, grades.csv and lms_grades.csv out."""
-    roster = read_roster(roster_csv) if roster_csv else None
-    if submissions.suffix.lower() == ".zip":
-        if not submissions.is_file():
-            raise LmsError(f"{submissions} is not a file")
-        subs = collect_zip(submissions, Path(out) / "zip_submissions", roster, name_regexp, log)
-    else:
-        subs = find_submissions(submissions)
-        for sub in subs:
-            sub.student_id = roster and roster.resolve(sub.student_id) or sub.student_id
-    if submissions.suffix.lower() != ".zip":
-        options.setdefault("hide", [submissions])
-    grade_class(
-        subs,
-        out,
-        holdout,
-        log=log,
-        on_write=lambda grades_csv: apply_roster(grades_csv, roster),
-        **options,
-    )

@@ -1,42 +1,91 @@
-"""nbgrader preprocessors of our own: bounded output, feedback without hidden tests."""
+"""nbgrader preprocessors of our own: grading execution, feedback without hidden tests, and
+the refusal of nbgrader's own autograde."""
 
 from __future__ import annotations
 
+import os
 import re
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade
 from traitlets import Integer, List, Unicode
 
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
+HANDIN_FILE = re.compile(r"^[a-z][a-z0-9_]{0,40}\.(keras|json)$")  # as tlcourse.handin writes
 
 
-def hidden_test_lines(sources: list[str], shortest: int = 12) -> list[str]:
-    """The code lines between the hidden-test markers of ``sources`` (long enough to match)."""
-    lines = []
-    for source in sources:
-        for block in HIDDEN.findall(source):
-            lines += [s.strip() for s in block.splitlines() if len(s.strip()) >= shortest]
-    return lines
+class GradingExecute(Execute):
+    """nbgrader's Execute for one submission: bounded output, hand-ins from test cells only.
 
-
-class CappedExecute(Execute):
-    """nbgrader's Execute, keeping at most ``max_output_bytes`` of output per cell.
-
-    A cell that prints without end would otherwise fill the grader's memory before its
-    time limit stops it.
+    * At most ``max_output_bytes`` of output are kept per cell: a cell that prints without
+      end would otherwise fill the grader's memory before its time limit stops it.
+    * The kernel hands objects in to ``handin``. After each test cell, the files that cell
+      wrote there are moved to ``accepted``, which the kernel cannot reach; what any other
+      cell (or a thread, between test cells) writes is never accepted.
+    * ``on_handin`` is called after each test cell that handed something in (the grader has
+      the clean checking kernel start, and load the objects, while the notebook goes on).
+    * ``seconds`` holds the time spent starting the kernel and running the notebook.
     """
 
     max_output_bytes = Integer(1 << 20, help="output kept per cell").tag(config=True)
+
+    def __init__(
+        self,
+        handin: Path | None = None,
+        accepted: Path | None = None,
+        on_handin: Callable[[], None] | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.handin, self.accepted = handin, accepted
+        self.on_handin = on_handin
+        self.seconds = {"kernel start": 0.0, "notebook": 0.0}
+        self._output_sizes: dict[int, int] = {}
+
+    def preprocess(self, nb, resources=None, km=None):
+        started = time.monotonic()
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            total = time.monotonic() - started
+            self.seconds["notebook"] = total - self.seconds["kernel start"]
+
+    def start_new_kernel(self, **kwargs):
+        started = time.monotonic()
+        try:
+            return super().start_new_kernel(**kwargs)
+        finally:
+            self.seconds["kernel start"] += time.monotonic() - started
+
+    def start_new_kernel_client(self):
+        started = time.monotonic()
+        try:
+            return super().start_new_kernel_client()
+        finally:  # until the new kernel answers
+            self.seconds["kernel start"] += time.monotonic() - started
+
+    def preprocess_cell(self, cell, resources, index):
+        before = self._handed_in() if is_grade(cell) else None
+        result = super().preprocess_cell(cell, resources, index)
+        if before is not None and self._accept(before) and self.on_handin:
+            self.on_handin()
+        return result
+
+    def _handed_in(self) -> dict[str, tuple]:
+        return handed_in(self.handin) if self.handin else {}
+
+    def _accept(self, before: dict[str, tuple]) -> bool:
+        return bool(accept_handed_in(self.handin, self.accepted, before)) if self.handin else False
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content", {})
         size = len(str(content.get("text", ""))) + sum(
             len(str(value)) for value in content.get("data", {}).values()
         )
-        sizes = self.__dict__.setdefault("_output_sizes", {})
-        total = sizes.get(cell_index, 0) + size
-        sizes[cell_index] = total
+        total = self._output_sizes.get(cell_index, 0) + size
+        self._output_sizes[cell_index] = total
         if total <= self.max_output_bytes:
             return super().output(outs, msg, display_id, cell_index)
         if total - size <= self.max_output_bytes:  # the first message over the cap
@@ -45,10 +94,53 @@ class CappedExecute(Execute):
         return None
 
 
+def handed_in(folder: Path) -> dict[str, tuple]:
+    """What ``folder`` holds: ``{name: (inode, mtime, size)}``."""
+    found = {}
+    for entry in os.scandir(folder):
+        stat = entry.stat(follow_symlinks=False)
+        found[entry.name] = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    return found
+
+
+def accept_handed_in(handin: Path, accepted: Path, before: dict[str, tuple]) -> list[str]:
+    """Move what was written to ``handin`` since ``before`` (see :func:`handed_in`) into
+    ``accepted``: regular files with hand-in names only, readable by the checking kernel.
+    Return their names."""
+    moved = []
+    for name, state in handed_in(handin).items():
+        path = Path(handin) / name
+        if before.get(name) == state:
+            continue  # not written since
+        if HANDIN_FILE.match(name) and path.is_file() and not path.is_symlink():
+            os.replace(path, Path(accepted) / name)
+            (Path(accepted) / name).chmod(0o644)
+            moved.append(name)
+    return moved
+
+
 def _stream(text: str, name: str = "stdout"):
     from nbformat.v4 import new_output
 
     return new_output("stream", name=name, text=text)
+
+
+class RefuseNbgraderAutograde(NbGraderPreprocessor):
+    """Stop nbgrader's own autograde (its command, the formgrader's button) of this lab.
+
+    It would run student code without the sandbox and without the clean-kernel check, and
+    award Part E's points without measuring the held-out accuracy. The course's grader runs
+    nbgrader's autograde itself, with its own settings.
+    """
+
+    def preprocess(self, nb, resources):
+        raise RuntimeError(
+            "This lab is graded with the course's grader, not with nbgrader's autograde: "
+            "`python -m grader grade SUBMISSIONS --out OUT` runs every notebook in a sandbox, "
+            "checks it again in a clean kernel and measures the held-out accuracy (see "
+            "README.md, Instructors). nbgrader's collect and zip_collect layouts are accepted "
+            "as SUBMISSIONS."
+        )
 
 
 class ClearHiddenTestsInTestCells(ClearHiddenTests):

@@ -81,23 +81,17 @@ SYSTEM_FOLDERS = frozenset(
     ]
 )
 
-# Environment passed to the kernel; everything else (tokens, credentials) is dropped.
-ENV_NAMES = (
-    "PATH",
-    "NBGRADER_EXECUTION",
-    "LANG",
-    "LANGUAGE",
-    "TZ",
-    "TERM",
-    "MPLBACKEND",
-    "PYTHONHASHSEED",
-    "PYTHONUNBUFFERED",
-    "PYTHONIOENCODING",
-    "PYDEVD_DISABLE_FILE_VALIDATION",
-    "JPY_SESSION_NAME",
-    "CUDA_VISIBLE_DEVICES",
-)
-ENV_PREFIXES = ("LC_", "TF_", "KERAS_", "COURSE_", "OMP_", "MKL_", "OPENBLAS_", "XLA_", "TFDS_")
+# The kernel's environment is what the grader names (prepare_sandbox's ``environment``), on
+# top of these fixed values; nothing else of the grader's environment reaches it, so a kernel
+# starts the same whatever the caller's shell holds. NBGRADER_EXECUTION, which nbgrader sets
+# while it autogrades, is the one variable passed on.
+FIXED_ENVIRONMENT = {
+    "LANG": "C.UTF-8",
+    "MPLBACKEND": "Agg",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "PYTHONUNBUFFERED": "1",
+}
+PASSED_ON = ("NBGRADER_EXECUTION",)
 
 
 @dataclass(frozen=True)
@@ -187,6 +181,20 @@ class BoundedKernelClient(AsyncKernelClient):
         return context
 
 
+def mount_tmpfs(folder: Path, options: str) -> None:
+    """Mount a tmpfs with ``options`` (e.g. ``size=256m``) on ``folder`` (root only)."""
+    from .kernel_launcher import MS_NODEV, MS_NOSUID, mount
+
+    mount("tmpfs", str(folder), "tmpfs", MS_NOSUID | MS_NODEV, options)
+
+
+def umount(folder: Path) -> None:
+    """Unmount ``folder`` (lazily: nothing may still use it)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).umount2(str(folder).encode(), 2)  # MNT_DETACH
+
+
 def default_hidden() -> list[Path]:
     """Paths no student code may see: every top-level folder but the system's, the
     repository and the grader's home. What the kernel needs there (Python, ``tlcourse``,
@@ -206,25 +214,13 @@ def default_hidden() -> list[Path]:
 
 
 def default_readonly() -> list[Path]:
-    """Paths the kernel needs to read: Python, ``tlcourse``, the held-out and offline data."""
+    """Paths every kernel needs to read: the Python installation and ``tlcourse``."""
     paths = {
         Path(sys.prefix).resolve(),
         Path(sys.base_prefix).resolve(),
         Path(sys.executable).resolve().parent.parent,
         REPO / "tlcourse",
     }
-    for name in ("COURSE_HOLDOUT_DIR", "COURSE_OFFLINE_DIR"):
-        if os.environ.get(name):
-            paths.add(Path(os.environ[name]).expanduser().resolve())
-    return sorted(paths)
-
-
-def default_overlay() -> list[Path]:
-    """The shared caches: readable, writes kept in the sandbox and thrown away."""
-    paths = set()
-    for name in ("KERAS_HOME", "COURSE_CACHE_DIR"):
-        if os.environ.get(name):
-            paths.add(Path(os.environ[name]).expanduser().resolve())
     return sorted(paths)
 
 
@@ -234,23 +230,24 @@ def prepare_sandbox(
     *,
     hide=(),
     readonly=(),
-    overlay=None,
+    overlay=(),
     uid: int | None = None,
     kernel_name: str = KERNEL_NAME,
     handin: Path | None = None,
     environment: dict[str, str] | None = None,
+    preload: str = "",
 ) -> Sandbox:
     """Write the sandbox's kernelspec and launcher settings; return how to select them.
 
     ``hide``: extra paths to cover (the course folder with the gradebook, other
     submissions, the output folder). ``readonly``: extra paths to show read-only, even
-    inside hidden ones. ``overlay``: cache folders shown with a throwaway write layer
-    (default: ``$KERAS_HOME`` and ``$COURSE_CACHE_DIR``; they must exist and be filled
-    before grading, the kernel has no network). ``uid``: a fixed uid instead of a free one
-    from a range. ``folder`` must be short (Unix socket paths); default: a new /tmp folder.
-    ``handin``: a host folder that receives, when the kernel ends, what the notebook handed
-    in (``tlcourse.hand_in``; inside the kernel ``COURSE_HANDIN_DIR``). ``environment``:
-    variables set in the kernel, whatever the grader's own environment holds.
+    inside hidden ones. ``overlay``: cache folders shown with a throwaway write layer (they
+    must be filled before grading: the kernel has no network). ``uid``: a fixed uid instead
+    of a free one from a range. ``folder`` must be short (Unix socket paths); default: a
+    new /tmp folder. ``handin``: a host folder that the notebook hands objects in to
+    (``tlcourse.hand_in``; inside the kernel ``COURSE_HANDIN_DIR``). ``environment``: the
+    kernel's environment variables (see ``FIXED_ENVIRONMENT``). ``preload``: Python code the
+    kernel process runs before it serves (imports, references), errors ignored.
     """
     if os.geteuid() != 0:
         raise PermissionError("the sandbox needs root (namespaces, mounts, setuid)")
@@ -276,17 +273,20 @@ def prepare_sandbox(
         "scratch_bytes": limits.scratch,
         "hide": [str(p) for p in [*default_hidden(), folder, *hide]],
         "readonly": [str(p) for p in [*default_readonly(), *readonly]],
-        "overlay": [str(p) for p in (default_overlay() if overlay is None else overlay)],
+        "overlay": [str(p) for p in overlay],
         "runtime_dir": str(runtime),
         "box": str(folder / "box"),
-        "env_names": list(ENV_NAMES),
-        "env_prefixes": list(ENV_PREFIXES),
-        "env_set": {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"},
+        "passed_on": list(PASSED_ON),
+        "env_set": {
+            **FIXED_ENVIRONMENT,
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            **(environment or {}),
+        },
         "handin": str(Path(handin).resolve()) if handin else None,
+        "preload": preload,
     }
     if handin:
         settings["env_set"]["COURSE_HANDIN_DIR"] = HANDIN_INSIDE
-    settings["env_set"].update(environment or {})
     settings_file = folder / "sandbox.json"
     settings_file.write_text(json.dumps(settings, indent=1))
     os.chmod(settings_file, stat.S_IRUSR | stat.S_IWUSR)
@@ -311,7 +311,6 @@ def prepare_sandbox(
         section.kernel_name = kernel_name
         section.timeout = limits.cell_timeout
     c.KernelManager.transport = "ipc"
-    c.KernelManager.shutdown_wait_time = 30.0  # time to copy the hand-in out at the end
     c.KernelManager.ip = str(runtime / "ipc")
     c.AsyncKernelManager.client_factory = BoundedKernelClient  # nbclient and nbgrader use it
     old = os.environ.get("JUPYTER_PATH")

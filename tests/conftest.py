@@ -1,14 +1,23 @@
-"""Shared test set-up: offline mirror, temporary caches, and no silent skips in CI.
+"""Shared test set-up: the offline mirror, a temporary home, and commands run as users run them.
 
 The tests run the course's real code against the offline mirror named by
-``COURSE_OFFLINE_DIR`` (default: ``../shared/offline`` beside the repository). Keras and
-feature caches live in a temporary folder for the whole session, so every notebook and
-grading run in the session shares them, as a class being graded would.
+``COURSE_OFFLINE_DIR`` (default: ``../shared/offline`` beside the repository), the one
+setting a classroom without internet uses too. Nothing else is prepared for the code: no
+``KERAS_HOME``, no ``COURSE_CACHE_DIR``. ``HOME`` is a temporary folder for the whole session,
+so every cache the code fills (``~/.keras``, ``~/.cache/tlcourse``) starts empty, is shared
+by the session as one user's would be, and the developer's own home is left alone.
+
+Commands a user types are run by :func:`run_as_user`: in a fresh process whose environment
+holds only ``PATH`` (without the virtual environment: ``.venv/bin/python -m ...`` as it is
+often called), ``HOME``, ``LANG`` and what the test names, from a folder outside the
+repository.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,14 +25,37 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MIRROR = REPO.parent / "shared" / "offline"
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="tlcourse-tests-"))
+HOME = SESSION_DIR / "home"
+HOME.mkdir()
 
 if not os.environ.get("COURSE_OFFLINE_DIR") and DEFAULT_MIRROR.is_dir():
     os.environ["COURSE_OFFLINE_DIR"] = str(DEFAULT_MIRROR)
-_SESSION_DIR = Path(tempfile.mkdtemp(prefix="tlcourse-tests-"))
-os.environ.setdefault("KERAS_HOME", str(_SESSION_DIR / "keras"))
-os.environ.setdefault("COURSE_CACHE_DIR", str(_SESSION_DIR / "cache"))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ["HOME"] = str(HOME)  # before Keras is imported: it reads ~ once
+for name in ("KERAS_HOME", "COURSE_CACHE_DIR", "COURSE_HOLDOUT_DIR", "COURSE_HANDIN_DIR"):
+    os.environ.pop(name, None)
+os.environ.setdefault("MPLBACKEND", "Agg")  # no display here
+
+
+def user_environment(home: Path = HOME, **names: str) -> dict[str, str]:
+    """The environment of a user's shell: PATH without the virtual environment, HOME, LANG,
+    and ``names`` (e.g. ``COURSE_OFFLINE_DIR``)."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", **names}
+
+
+def run_as_user(
+    args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 3600
+) -> subprocess.CompletedProcess:
+    """Run ``python args...`` (this environment's Python, not activated) as a user would."""
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        env=env or user_environment(COURSE_OFFLINE_DIR=os.environ.get("COURSE_OFFLINE_DIR", "")),
+        cwd=cwd or SESSION_DIR,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def _mirror_problem() -> str:
@@ -49,7 +81,7 @@ def offline_mirror() -> Path:
 @pytest.fixture(scope="session")
 def session_dir() -> Path:
     """A temporary folder shared by the whole test session."""
-    return _SESSION_DIR
+    return SESSION_DIR
 
 
 _MEASUREMENTS: list[str] = []

@@ -24,6 +24,8 @@ import pytest
 
 from grader.config import ASSIGNMENT, REPO
 
+pytestmark = pytest.mark.slow
+
 STARTUP_SECONDS = 60
 REPO_GRADEBOOK = REPO / "grader" / "gradebook.db"
 

@@ -2,15 +2,18 @@
 near miss, interruptions (SIGTERM, then SIGKILL) lose nothing, regrading changes nothing."""
 
 import csv
+import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 
-from grader.config import REPO
+from tests.conftest import SESSION_DIR, user_environment
 from tests.submissions.build import build_one
-from tests.test_grading import grade, grade_command, read_grades, sandbox_processes
+from tests.test_grading import grade, read_grades
+from tests.test_grading_class import TEST_LIMITS, sandbox_processes
 
 pytestmark = pytest.mark.slow
 
@@ -26,8 +29,9 @@ def start_and_interrupt(folder, out, graded: int, sig: int, report) -> dict:
     """Start grading; once ``graded`` students are in grades.csv and the next one is under
     way, send ``sig``. Return the rows that were in grades.csv at that moment."""
     process = subprocess.Popen(
-        grade_command(folder, out),
-        cwd=REPO,
+        [sys.executable, "-m", "grader", "grade", str(folder), "--out", str(out), *TEST_LIMITS],
+        env=user_environment(COURSE_OFFLINE_DIR=os.environ["COURSE_OFFLINE_DIR"]),
+        cwd=SESSION_DIR,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -38,7 +42,7 @@ def start_and_interrupt(folder, out, graded: int, sig: int, report) -> dict:
             break
         time.sleep(1)
     assert process.poll() is None, "the grader finished before it could be interrupted"
-    time.sleep(20)  # well inside the next student's notebook
+    time.sleep(8)  # inside the next student's notebook (a solution takes about 25 s)
     before = read_grades(out)
     started = time.monotonic()
     process.send_signal(sig)
@@ -64,7 +68,7 @@ def test_interrupted_grading_resumes_and_grades_are_stable(tmp_path, offline_mir
     assert not sandbox_processes(), "student kernels outlived the killed grader"
 
     started = time.perf_counter()
-    run = grade(folder, out)
+    run = grade(folder, out, *TEST_LIMITS)
     report(f"{time.perf_counter() - started:7.1f} s  resumed run")
     assert run.returncode == 0, run.stdout + run.stderr
     for student in first:
@@ -76,7 +80,7 @@ def test_interrupted_grading_resumes_and_grades_are_stable(tmp_path, offline_mir
     assert sorted(r[0] for r in table[1:]) == sorted(CLASS)
 
     started = time.perf_counter()
-    again = grade(folder, out, "--regrade")
+    again = grade(folder, out, *TEST_LIMITS, "--regrade")
     report(f"{time.perf_counter() - started:7.1f} s  the whole class graded again (--regrade)")
     assert again.returncode == 0, again.stdout + again.stderr
     assert rows(out) == table  # the same grades.csv, byte for byte in content

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 from grader import lms
 from grader.__main__ import main
 from grader.config import REPO
+from tests.conftest import run_as_user
 
 LAB = REPO / "labs" / "cats_vs_dogs" / "cats_vs_dogs.ipynb"
 ANOTHER_LAB = nbformat.writes(
@@ -222,14 +221,7 @@ def test_untouched_lab_inside_a_zip_is_graded_not_rejected(tmp_path, offline_mir
     archive = make_zip(
         tmp_path / "class.zip", {"doejane_12345_67890_cats_vs_dogs.ipynb": LAB.read_bytes()}
     )
-    run = subprocess.run(
-        [sys.executable, "-m", "grader", "grade", str(archive), "--out", str(tmp_path / "out")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
+    run = run_as_user(["-m", "grader", "grade", archive, "--out", tmp_path / "out"])
     assert run.returncode == 0, run.stdout + run.stderr
     _, rows = read_csv(tmp_path / "out" / "grades.csv")
     assert rows["doejane"]["total"] == "0" and rows["doejane"]["note"] == ""

@@ -169,7 +169,7 @@ def test_kernel_runs_unprivileged_alone_and_without_grader_secrets(course, monke
 
 
 def test_infinite_loop_is_interrupted_at_the_cell_timeout(course):
-    limits = SandboxLimits(**{**FAST.__dict__, "cell_timeout": 5})
+    limits = SandboxLimits(**{**FAST.__dict__, "cell_timeout": 3})
     started = time.monotonic()
     nb, error = run(
         course,
@@ -187,7 +187,7 @@ def test_infinite_loop_is_interrupted_at_the_cell_timeout(course):
 def test_endless_printing_is_cut_in_the_kernel_and_the_next_cell_prints_again(course):
     """A print loop would pile output up in the kernel (its send queue; IPython 9 keeps a
     copy of everything printed) until the memory cap killed it."""
-    limits = SandboxLimits(**{**FAST.__dict__, "cell_timeout": 8, "output_per_cell": 64_000})
+    limits = SandboxLimits(**{**FAST.__dict__, "cell_timeout": 4, "output_per_cell": 64_000})
     nb, error = run(
         course,
         [
@@ -231,15 +231,15 @@ def test_a_message_too_large_for_the_grader_is_dropped_and_grading_goes_on(cours
 def test_infinite_loop_without_interrupt_raises_cell_timeout(course):
     from nbclient.exceptions import CellTimeoutError
 
-    limits = SandboxLimits(**{**FAST.__dict__, "cell_timeout": 3})
+    limits = SandboxLimits(**{**FAST.__dict__, "cell_timeout": 2})
     _, error = run(course, ["while True:\n    pass"], limits, interrupt_on_timeout=False)
     assert isinstance(error, CellTimeoutError)
 
 
 def test_whole_notebook_time_limit_kills_the_kernel(course):
-    limits = SandboxLimits(**{**FAST.__dict__, "notebook_timeout": 8})
+    limits = SandboxLimits(**{**FAST.__dict__, "notebook_timeout": 5})
     started = time.monotonic()
-    nb, error = run(course, ["import time; time.sleep(4); print('one')"] * 5, limits)
+    nb, error = run(course, ["import time; time.sleep(2.5); print('one')"] * 5, limits)
     assert isinstance(error, DeadKernelError)
     assert text(nb.cells[0]).strip() == "one"
     assert not text(nb.cells[4])
@@ -768,12 +768,13 @@ def test_total_memory_of_all_sandbox_processes_is_capped(course):
 
 def test_handed_in_files_reach_the_grader_and_nothing_else(course, tmp_path):
     """What ``tlcourse.hand_in`` writes lands in the grader's folder at once (so it survives a
-    kernel that dies); the grader then keeps only regular files with hand-in names."""
-    from grader.grading import _keep_handed_in_files
+    kernel that dies); the grader then accepts only regular files with hand-in names."""
+    from grader.preprocessors import accept_handed_in
 
-    handin = tmp_path / "handin"
+    handin, accepted = tmp_path / "handin", tmp_path / "accepted"
     handin.mkdir(mode=0o1777)
     handin.chmod(0o1777)
+    accepted.mkdir()
     roomy = SandboxLimits(**{**FAST.__dict__, "address_space": None})  # tlcourse imports TF
     sandbox = sandbox_for(course, roomy, handin=handin)
     nb, error = run(
@@ -789,7 +790,7 @@ def test_handed_in_files_reach_the_grader_and_nothing_else(course, tmp_path):
     )
     assert isinstance(error, DeadKernelError)
     assert text(nb.cells[0]).strip() == "/tmp/handin"
-    _keep_handed_in_files(handin)
-    assert sorted(p.name for p in handin.iterdir()) == ["class_counts.json"]
-    assert (handin / "class_counts.json").read_text() == '{"cats": 3, "dogs": 4}'
-    assert (handin / "class_counts.json").stat().st_mode & 0o777 == 0o644
+    assert accept_handed_in(handin, accepted, before={}) == ["class_counts.json"]
+    assert sorted(p.name for p in accepted.iterdir()) == ["class_counts.json"]
+    assert (accepted / "class_counts.json").read_text() == '{"cats": 3, "dogs": 4}'
+    assert (accepted / "class_counts.json").stat().st_mode & 0o777 == 0o644

@@ -16,7 +16,13 @@ from .data import (
     load_images,
     split_dir,
 )
-from .downloads import CourseDataError, fetch, offline_dir, seed_keras_cache
+from .downloads import (
+    CourseDataError,
+    fetch,
+    mobilenet_v2_weights,
+    offline_dir,
+    seed_keras_cache,
+)
 from .environment import SetupError, in_colab, setup_notebook
 from .features import cached_features
 from .handin import hand_in
@@ -46,6 +52,7 @@ __all__ = [
     "labelled_files",
     "layer_table",
     "load_images",
+    "mobilenet_v2_weights",
     "offline_dir",
     "plot_confusion_matrix",
     "plot_history",

@@ -18,6 +18,12 @@ from pathlib import Path
 
 OFFLINE_ENV = "COURSE_OFFLINE_DIR"
 CACHE_ENV = "COURSE_CACHE_DIR"
+# The pretrained weights the lab uses: MobileNetV2 (alpha 1.0, 224 px) without its top, under
+# the name and address keras.applications uses, so both share one copy in Keras' cache.
+WEIGHTS_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+WEIGHTS_URL = (
+    f"https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/{WEIGHTS_FILE}"
+)
 
 
 class CourseDataError(RuntimeError):
@@ -81,6 +87,11 @@ def fetch(
             f"connection, or download it by hand into a folder laid out like the course's "
             f"offline mirror and set {OFFLINE_ENV} to that folder."
         ) from error
+
+
+def mobilenet_v2_weights() -> Path:
+    """The lab's ImageNet weights file: from the offline mirror, or Keras' cache (downloaded once)."""
+    return fetch(WEIGHTS_FILE, WEIGHTS_URL, f"keras/models/{WEIGHTS_FILE}", cache_subdir="models")
 
 
 def seed_keras_cache() -> list[Path]:

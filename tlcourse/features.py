@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from .data import IMAGE_SIZE, image_dataset, labelled_files, split_dir
@@ -44,20 +43,16 @@ def files_fingerprint(paths: list[Path], labels: list[int]) -> str:
     return digest.hexdigest()
 
 
-def cached_features(
+def feature_file(
     extractor,
     folder: str | Path,
     image_size: tuple[int, int] = IMAGE_SIZE,
-    batch_size: int = 16,
     cache: Path | None = None,
-    verbose: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(features, labels)`` of every photo in ``folder``, computed at most once.
+) -> Path:
+    """Where :func:`cached_features` keeps ``extractor``'s features of ``folder`` (may not exist).
 
-    ``extractor`` maps a batch of raw RGB images in [0, 255] to features (for the lab:
-    preprocessing -> frozen base -> pooling). ``folder`` is a split name
-    (``"train"``, ``"validation"``) or a path with ``cats/`` and ``dogs/``. Rows are in
-    the order of :func:`tlcourse.data.labelled_files` (cats first, by file name).
+    The name is a hash of everything that determines them: the extractor, the photos and
+    the image size.
     """
     expected = tuple(extractor.input_shape[1:3])
     if None not in expected and expected != tuple(image_size):
@@ -72,12 +67,34 @@ def cached_features(
         f"{extractor_fingerprint(extractor)}|{files_fingerprint(paths, labels)}|"
         f"{tuple(image_size)}".encode()
     ).hexdigest()[:32]
-    store = Path(cache or cache_dir() / "features") / f"{key}.npz"
+    return Path(cache or cache_dir() / "features") / f"{key}.npz"
+
+
+def cached_features(
+    extractor,
+    folder: str | Path,
+    image_size: tuple[int, int] = IMAGE_SIZE,
+    batch_size: int = 50,
+    cache: Path | None = None,
+    verbose: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(features, labels)`` of every photo in ``folder``, computed at most once.
+
+    ``extractor`` maps a batch of raw RGB images in [0, 255] to features (for the lab:
+    preprocessing -> frozen base -> pooling). ``folder`` is a split name
+    (``"train"``, ``"validation"``) or a path with ``cats/`` and ``dogs/``. Rows are in
+    the order of :func:`tlcourse.data.labelled_files` (cats first, by file name).
+    """
+    store = feature_file(extractor, folder, image_size, cache)
+    folder = split_dir(folder) if folder in ("train", "validation", "holdout") else Path(folder)
+    paths, labels = labelled_files(folder)
     if store.exists():
         with np.load(store) as saved:
             if verbose:
                 print(f"Features for {folder.name}: loaded from cache ({store.name})")
             return saved["features"], saved["labels"]
+
+    import keras
 
     dataset = image_dataset(folder, image_size=image_size, batch_size=batch_size)
     progress = keras.utils.Progbar(len(paths), unit_name="photo", verbose=1 if verbose else 0)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Keras is imported when a model is inspected, not with tlcourse
+    import keras
 
 
 def count_params(model: keras.Model) -> dict[str, int]:
@@ -14,6 +17,8 @@ def count_params(model: keras.Model) -> dict[str, int]:
 
 def layer_rows(model: keras.Model, expand_nested: bool = False) -> list[dict]:
     """One row per layer: name, type, output shape, parameters, trainable flag."""
+    import keras
+
     rows = []
     for layer in model.layers:
         try:

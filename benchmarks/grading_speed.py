@@ -1,0 +1,138 @@
+"""Benchmark: what grading adds to a notebook, phase by phase, against running it plainly.
+
+    python benchmarks/grading_speed.py [--copies 2] [--class]        (as root: the sandbox)
+
+On the offline data (``COURSE_OFFLINE_DIR``, default ``../shared/offline``), in one run:
+
+1. the worked solution executed plainly with nbclient, twice (the first run warms the Keras
+   and feature caches; the second is timed);
+2. the grader prepared once for the run (its caches: features of the training, validation
+   and held-out photos), then ``--copies`` copies of the worked solution and of the untouched
+   lab graded one after another, exactly as ``python -m grader grade`` grades each student,
+   with the seconds of each phase: preparing the submission, starting the sandboxed kernel,
+   the notebook, the clean-kernel check, the rest of nbgrader's autograde, the feedback,
+   and writing the record and the reports;
+3. with ``--class``, the whole fixture class of tests/submissions graded by the real command.
+
+Targets (issue "Grade a class in minutes"): the solution graded in at most 1.6 x its plain
+run, the untouched lab in at most 8 s, the fixture class in at most 15 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+PHASES = ("prepare", "kernel start", "notebook", "clean check", "nbgrader", "feedback", "record")
+
+
+def plain_run(notebook: Path, folder: Path) -> float:
+    """Seconds to execute ``notebook`` top to bottom in a plain local kernel."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(notebook, as_version=4)
+    started = time.perf_counter()
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute()
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=2, help="copies of each notebook to grade")
+    parser.add_argument(
+        "--class", dest="whole_class", action="store_true", help="also grade the fixture class"
+    )
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="grading-speed-"))
+    os.environ.setdefault("COURSE_OFFLINE_DIR", str(REPO.parent / "shared" / "offline"))
+    os.environ["KERAS_HOME"] = str(work / "keras")  # before Keras is imported: a cold machine
+    os.environ["COURSE_CACHE_DIR"] = str(work / "cache")
+
+    import tlcourse
+    from grader.collect import find_submissions
+    from grader.grading import grade_submission, prepare
+    from grader.master import load_master
+    from grader.records import write_record
+    from grader.report import write_reports
+    from tests.submissions.build import build_all, build_one
+
+    solution = build_one("solution", work)
+    plain_run(solution, work)  # warms the caches
+    plain = plain_run(solution, work)
+    print(f"plain execution of the worked solution (nbclient, warm caches): {plain:.1f} s\n")
+
+    folder = work / "class"
+    folder.mkdir()
+    for copy in range(args.copies):
+        for name in ("solution", "untouched"):
+            build_one(name, work).rename(folder / f"{name}_{copy + 1}.ipynb")
+    out = work / "graded"
+    started = time.perf_counter()
+    context = prepare(out, tlcourse.holdout_dir(), hide=(folder,))
+    print(
+        f"grader set-up, once per run (kernels' data, caches filled): {time.perf_counter() - started:.1f} s\n"
+    )
+    print(f"{'student':<13}" + "".join(f"{p:>13}" for p in PHASES) + f"{'total':>9}{'score':>7}")
+    records, totals = {}, {}
+    try:
+        for sub in find_submissions(folder):
+            record = grade_submission(sub, context)
+            clock = time.perf_counter()
+            write_record(out, record)
+            records[sub.student_id] = record
+            write_reports(out, records, load_master())
+            phases = {**record.phases, "record": time.perf_counter() - clock}
+            total = record.seconds + phases["record"]
+            totals.setdefault(sub.student_id.rsplit("_", 1)[0], []).append(total)
+            cells = "".join(f"{phases.get(p, 0.0):>13.2f}" for p in PHASES)
+            print(f"{sub.student_id:<13}{cells}{total:>9.1f}{record.total:>7g}", flush=True)
+    finally:
+        context.close()
+    best = min(totals["solution"])
+    print(
+        f"\nworked solution: graded in {best:.1f} s (best of {args.copies}), plain {plain:.1f} s: "
+        f"{best / plain:.2f} x (target <= 1.6)"
+    )
+    print(f"untouched lab: graded in {min(totals['untouched']):.1f} s (target <= 8)")
+    if args.whole_class:
+        fixtures = work / "fixtures"
+        build_all(fixtures)
+        started = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "grader",
+                "grade",
+                str(fixtures),
+                "--out",
+                str(work / "fixtures_graded"),
+                "--cell-timeout",
+                "90",
+                "--notebook-timeout",
+                "1200",
+            ],
+            cwd=REPO,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        minutes = (time.perf_counter() - started) / 60
+        print(
+            f"fixture class ({len(list(fixtures.glob('*')))} submissions, real command): "
+            f"{minutes:.1f} min (target <= 15)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,357 @@
+"""The grader on a whole class (make test-all): exact scores for every fixture submission,
+the online setting, failures that are the grader's, and the two ways Part E is measured.
+
+Every grading here runs the real command as an instructor does (tests/conftest.py:
+``run_as_user``), except where a test must reach inside (the grader's own failure, the
+held-out evaluation), which call the same functions in this process.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.config import REPO
+from grader.sandbox import UID_BASE, UID_COUNT
+from tests.conftest import SESSION_DIR, run_as_user, user_environment
+from tests.master_text import hidden_test_lines
+from tests.submissions.build import build_all, build_one, manifest
+from tests.test_grading import (
+    assert_full_marks_and_zero,
+    feedback_text,
+    grade,
+    read_grades,
+    read_records,
+)
+
+pytestmark = pytest.mark.slow
+
+# Limits for the tests: long enough for the solution's slowest cell (about 6 s here, 15 s with
+# the other core busy), short enough that the fixtures which loop or sleep for ever cost little.
+TEST_LIMITS = ("--cell-timeout", "30", "--notebook-timeout", "600")
+
+
+def sandbox_processes(seconds: float = 15) -> list[str]:
+    """Sandbox processes started by this test session's graders (their environment names
+    this session's folder), once ``seconds`` have passed or none is left."""
+    marker = str(SESSION_DIR).encode()
+    deadline = time.monotonic() + seconds
+    while True:
+        left = []
+        for entry in Path("/proc").iterdir():
+            try:
+                ours = (
+                    entry.name.isdigit() and UID_BASE <= entry.stat().st_uid < UID_BASE + UID_COUNT
+                )
+                if ours and marker in (entry / "environ").read_bytes():
+                    left.append(entry.name)
+            except OSError:
+                pass
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory, offline_mirror, report):
+    folder = tmp_path_factory.mktemp("submissions")
+    build_all(folder)
+    out = tmp_path_factory.mktemp("graded")
+    started = time.perf_counter()
+    run = grade(folder, out, *TEST_LIMITS)
+    report(f"{time.perf_counter() - started:7.1f} s  grading the fixture class:")
+    for line in run.stdout.splitlines():
+        if " points (" in line:
+            report(f"           {line}")
+    assert run.returncode == 0, run.stdout + run.stderr
+    return out, run.stdout
+
+
+def test_every_fixture_gets_its_exact_score_per_part(graded_class):
+    out, _ = graded_class
+    expected = manifest()
+    grades = read_grades(out)
+    assert set(grades) == set(expected["cases"])
+    maximum = sum(expected["max"].values())
+    wrong = {}
+    for name, case in expected["cases"].items():
+        row = grades[name]
+        got = {part: float(row[part]) for part in expected["max"]}
+        if got != {p: float(v) for p, v in case["expected"].items()}:
+            wrong[name] = row
+        assert float(row["total"]) == sum(got.values())
+        assert float(row["max"]) == maximum
+        assert case.get("note", "") in row["note"], f"{name}: note {row['note']!r}"
+    assert not wrong, f"scores differ from the manifest: {wrong}"
+
+
+def test_manifest_states_every_limit():
+    cases = manifest()["cases"]
+    assert len(cases) >= 32
+    for name, case in cases.items():
+        assert case["why"], name
+        if not case.get("contained", True):
+            assert len(case.get("limit", "")) > 20, f"{name}: say why it is not contained"
+
+
+def test_nothing_students_receive_holds_hidden_test_code(graded_class):
+    """labs/, solutions/ and every feedback file, after grading every fixture."""
+    out, _ = graded_class
+    hidden = hidden_test_lines()
+    assert len(hidden) > 40
+    given = [*(REPO / "labs").rglob("*.ipynb"), *(REPO / "solutions").rglob("*.ipynb")]
+    records = read_records(out)
+    with_feedback = {name for name, record in records.items() if record["feedback"]}
+    feedback = sorted((out / "feedback").glob("*.html"))
+    assert {path.stem for path in feedback} == with_feedback
+    for path in given:
+        leaked = [line for line in hidden if line in path.read_text()]
+        assert not leaked, f"{path.name}: hidden test code: {leaked[:2]}"
+    for path in feedback:
+        leaked = [line for line in hidden if line in feedback_text(out, path.stem)]
+        assert not leaked, f"{path.name}: hidden test code: {leaked[:2]}"
+
+
+def test_the_class_leaves_no_process_and_no_change_behind(graded_class):
+    left = sandbox_processes()
+    assert not left, f"sandbox processes still running: {left}"
+    assert (
+        subprocess.run(
+            ["git", "status", "--porcelain", "--", "grader", "tlcourse", "labs", "solutions"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        == ""
+    )  # the fixtures that try to write to the repository changed nothing
+
+
+def test_every_graded_student_gets_feedback_without_hidden_tests(graded_class):
+    out, _ = graded_class
+    for name, record in read_records(out).items():
+        if record["status"] == "not graded" or "kernel died" in record["note"]:
+            assert not (out / "feedback" / f"{name}.html").exists()
+            continue
+        text = feedback_text(out, name)
+        assert "Lab: cats vs dogs" in text
+        assert "Grade cell: part_e_tests" in text
+
+
+def test_output_reports_progress_per_student(graded_class):
+    _, stdout = graded_class
+    for name in sorted(manifest()["cases"]):
+        assert f"] {name} ..." in stdout
+    assert "Wrote" in stdout
+
+
+def test_bad_files_get_a_clear_line_and_zero_and_regrading_keeps_others(graded_class, tmp_path):
+    out, _ = graded_class
+    copy = tmp_path / "graded"
+    shutil.copytree(out, copy)
+    before = read_grades(copy)
+    folder = tmp_path / "resubmitted"
+    folder.mkdir()
+    (folder / "untrained_head.ipynb").write_text("{ this is not json")
+    (folder / "empty.ipynb").write_text("")
+    (folder / "essay.docx").write_bytes(b"PK\x03\x04")
+    run = grade(folder, copy, *TEST_LIMITS)
+    assert run.returncode == 0, run.stderr
+    after = read_grades(copy)
+    assert "not a valid notebook" in after["untrained_head"]["note"]
+    assert "empty" in after["empty"]["note"]
+    assert "not a notebook" in after["essay"]["note"]
+    for name in ("untrained_head", "empty", "essay"):
+        assert float(after[name]["total"]) == 0
+        assert f"{name} ... 0 points" in run.stdout
+    assert not (copy / "feedback" / "untrained_head.html").exists()
+    for name, row in before.items():  # nobody else lost anything
+        if name != "untrained_head":
+            assert after[name] == row
+
+
+def test_grading_twice_gives_the_same_grades_csv(graded_class, tmp_path):
+    out, _ = graded_class
+    copy = tmp_path / "graded"
+    shutil.copytree(out, copy)
+    folder = tmp_path / "again"
+    build_all(folder, ["untouched"])
+    first = (copy / "grades.csv").read_text()
+    run = grade(folder, copy, *TEST_LIMITS, "--regrade")
+    assert run.returncode == 0, run.stderr
+    assert "untouched ... 0 points" in run.stdout  # graded again, not kept
+    assert (copy / "grades.csv").read_text() == first
+
+
+def test_a_submission_that_searches_the_disk_finds_no_tests_or_grades(graded_class):
+    """reach_read_files walks the whole file system for notebooks with hidden tests and for
+    gradebooks, and prints what it could read: nothing of this course, the grader or a
+    classmate (only the sample files shipped inside nbgrader's own package)."""
+    import re
+
+    out, _ = graded_class
+    text = feedback_text(out, "reach_read_files")
+    found = re.findall(r"readable: (\S+)", text)
+    assert "files with hidden tests or grades found" in text
+    outside_nbgrader = [path for path in found if "site-packages/nbgrader/" not in path]
+    assert not outside_nbgrader, f"the sandbox let these be read: {outside_nbgrader}"
+
+
+# ------------------------------------------------------------------------ settings
+
+
+def test_online_with_a_warm_keras_cache(tmp_path, offline_mirror, report):
+    """An instructor on an online machine who ran the lab once: ~/.keras holds the photos'
+    ZIP (extracted where Keras extracts it) and the weights, as keras.utils.get_file leaves
+    them; no offline mirror, no KERAS_HOME, a held-out folder of their own. (No network is
+    needed: the lab finds both files in the cache, and the sandbox has none anyway.)"""
+    home = tmp_path / "home"
+    archive = tmp_path / "cats_and_dogs_filtered.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in sorted((offline_mirror / "cats_and_dogs_filtered").rglob("*.jpg")):
+            zipped.write(path, path.relative_to(offline_mirror).as_posix())
+    weights = next((offline_mirror / "keras" / "models").glob("*.h5"))
+    warm = (
+        "import keras\n"
+        f"keras.utils.get_file('cats_and_dogs_filtered.zip', origin={archive.as_uri()!r}, extract=True)\n"
+        f"keras.utils.get_file({weights.name!r}, origin={weights.as_uri()!r}, cache_subdir='models')\n"
+    )
+    env = user_environment(home)
+    made = run_as_user(["-c", warm], env)
+    assert made.returncode == 0, made.stderr
+    folder = tmp_path / "subs"
+    build_all(folder, ["solution", "untouched"])
+    started = time.perf_counter()
+    run = grade(folder, tmp_path / "out", "--holdout", offline_mirror / "holdout", env=env)
+    report(f"{time.perf_counter() - started:7.1f} s  online with a warm Keras cache (new home)")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert_full_marks_and_zero(tmp_path / "out")
+
+
+def test_without_the_sandbox_grading_still_works_and_says_so(tmp_path, offline_mirror):
+    """--no-sandbox (for trusted notebooks on a machine without root) runs plain kernels."""
+    folder = tmp_path / "subs"
+    build_all(folder, ["untouched"])
+    run = grade(folder, tmp_path / "out", *TEST_LIMITS, "--no-sandbox")
+    assert run.returncode == 0, run.stderr
+    assert "NOT sandboxed: trusted notebooks only" in run.stdout
+    assert read_grades(tmp_path / "out")["untouched"]["total"] == "0"
+    assert (tmp_path / "out" / "feedback" / "untouched.html").exists()
+
+
+def test_a_failure_of_the_grader_is_reported_as_such(tmp_path, offline_mirror, monkeypatch):
+    """The defect of issue 9, put back on purpose: the kernels are not given the weights the
+    grader loaded. The student's kernel then tries to download them; the run says it is the
+    grader's problem and how to fix it, the student gets no feedback blaming them and no
+    grade to import, and the next run grades them again."""
+    from grader import kernel_data, run
+
+    prepared = kernel_data.prepare_kernel_data
+
+    def without_weights(folder, holdout):
+        data = prepared(folder, holdout)
+        for link in (data.mirror / "keras" / "models").iterdir():
+            link.unlink()
+        return data
+
+    monkeypatch.setattr(kernel_data, "prepare_kernel_data", without_weights)
+    monkeypatch.setattr("grader.grading.prepare_kernel_data", without_weights)
+    folder = tmp_path / "subs"
+    build_all(folder, ["solution"])
+    out = tmp_path / "out"
+    lines = []
+    records = run.grade(folder, out, log=lambda *a, **k: lines.append(" ".join(map(str, a))))
+    assert [record.status for record in records] == ["grader problem"]
+    row = read_grades(out)["solution"]
+    assert row["total"] == "" and row["note"].startswith("GRADER PROBLEM, not the student's")
+    assert "tried to download" in row["note"] and "mobilenet_v2" in row["note"]
+    assert (out / "lms_grades.csv").read_text() == "student_id,total,max\n"
+    assert not (out / "feedback" / "solution.html").exists()
+    assert any(line.startswith("GRADER PROBLEM: 1 student") for line in lines)
+    monkeypatch.undo()
+    lines.clear()
+    again = run.grade(folder, out, log=lambda *a, **k: lines.append(" ".join(map(str, a))))
+    assert [record.status for record in again] == ["graded"]  # not kept: graded again
+    assert read_grades(out)["solution"]["total"] == "10"
+
+
+def test_nbgrader_autograde_refuses_and_points_to_the_grader(tmp_path, offline_mirror):
+    """An instructor presses the formgrader's autograde button, or types ``nbgrader
+    autograde``: the repository's nbgrader settings refuse, and no part gets a point."""
+    from nbgrader.api import Gradebook
+
+    from grader.config import COURSE_ID, MASTER, REPO
+
+    source = tmp_path / "grader" / "source" / "cats_vs_dogs" / MASTER.name
+    source.parent.mkdir(parents=True)
+    source.write_bytes(MASTER.read_bytes())
+    submitted = tmp_path / "submitted" / "alice" / "cats_vs_dogs"
+    build_all(submitted, ["untrained_head"])[0].rename(submitted / MASTER.name)
+    env = {
+        "PATH": f"{Path(__import__('sys').executable).parent}:/usr/bin:/bin",  # nbgrader's own
+        "HOME": str(tmp_path),
+        "COURSE_GRADEBOOK": str(tmp_path / "gradebook.db"),
+    }
+    root = [f"--CourseDirectory.root={tmp_path}"]
+    made = run_as_user(["-m", "nbgrader", "generate_assignment", "cats_vs_dogs", *root], env, REPO)
+    assert made.returncode == 0, made.stdout + made.stderr
+    run = run_as_user(["-m", "nbgrader", "autograde", "cats_vs_dogs", *root], env, REPO)
+    assert run.returncode != 0
+    assert "python -m grader grade" in run.stdout + run.stderr
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}", COURSE_ID) as gb:
+        scores = [submission.score for submission in gb.assignment_submissions("cats_vs_dogs")]
+    assert all(score == 0 for score in scores), scores
+
+
+# ------------------------------------------------------------------------ Part E, two ways
+
+
+def test_reused_features_and_the_full_pass_agree_on_the_fixtures(
+    tmp_path, offline_mirror, report, monkeypatch
+):
+    """Part E's held-out accuracy, measured the fast way (the head on the base's features,
+    computed once per class) and the full way (every photo through the model), for the
+    models of two fixtures: the worked solution and the near miss (about 93 %)."""
+    import keras
+    import nbformat
+    from nbclient import NotebookClient
+
+    from grader.kernel_data import prepare_kernel_data
+    from tlcourse import reference
+
+    data = prepare_kernel_data(tmp_path, offline_mirror / "holdout")  # the class's features
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(data.notebook_cache))  # as the student's kernel
+    nb = nbformat.read(build_one("near_miss_validation_93", tmp_path), as_version=4)
+    at = next(
+        i
+        for i, c in enumerate(nb.cells)
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "part_d_tests"
+    )
+    save = "model.save({!r})"
+    nb.cells.insert(at, nbformat.v4.new_code_cell(save.format(str(tmp_path / "solution.keras"))))
+    nb.cells.append(nbformat.v4.new_code_cell(save.format(str(tmp_path / "near_miss.keras"))))
+    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True).execute()
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(data.check_cache))  # as the clean kernel
+    for name in ("solution", "near_miss"):
+        model = keras.saving.load_model(tmp_path / f"{name}.keras", safe_mode=True)
+        started = time.perf_counter()
+        fast, labels, how = reference.holdout_predictions(model)
+        fast_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        full, full_labels, _ = reference.holdout_predictions(model, reuse_features=False)
+        full_seconds = time.perf_counter() - started
+        assert "reused" in how
+        assert np.array_equal(labels, full_labels)
+        assert np.array_equal(fast.reshape(-1) >= 0.5, full.reshape(-1) >= 0.5)
+        assert np.allclose(fast, full, atol=1e-4)
+        accuracy = np.mean((fast.reshape(-1) >= 0.5) == (labels >= 0.5))
+        report(
+            f"           {name}: held-out accuracy {accuracy:.2%} both ways "
+            f"({fast_seconds:.1f} s reusing features, {full_seconds:.1f} s in full)"
+        )
