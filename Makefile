@@ -26,7 +26,7 @@ test-all: $(VENV)/installed     ## the slow tier: fixture class, lectures, stabi
 
 grade-example: $(VENV)/installed  ## grade the example class into build/example_grades/
 	$(PY) -m tests.submissions.build build/example_class
-	$(PY) -m grader grade build/example_class --out build/example_grades --cell-timeout 90
+	$(PY) -m grader grade build/example_class --out build/example_grades --cell-timeout 30
 
 figures: $(VENV)/installed      ## redraw every diagram in assets/
 	$(PY) -m tlcourse.figures

@@ -12,7 +12,8 @@ On the offline data (``COURSE_OFFLINE_DIR``, default ``../shared/offline``), in 
    with the seconds of each phase: preparing the submission, starting the sandboxed kernel,
    the notebook, the clean-kernel check, the rest of nbgrader's autograde, the feedback,
    and writing the record and the reports;
-3. with ``--class``, the whole fixture class of tests/submissions graded by the real command.
+3. with ``--class``, the whole fixture class of tests/submissions graded by the real command,
+   with the test suite's limits (30 s per cell, 600 s per notebook).
 
 Targets (issue "Grade a class in minutes"): the solution graded in at most 1.6 x its plain
 run, the untouched lab in at most 8 s, the fixture class in at most 15 minutes.
@@ -118,9 +119,9 @@ def main() -> int:
                 "--out",
                 str(work / "fixtures_graded"),
                 "--cell-timeout",
-                "90",
+                "30",
                 "--notebook-timeout",
-                "1200",
+                "600",
             ],
             cwd=REPO,
             check=True,

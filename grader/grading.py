@@ -49,6 +49,7 @@ from .sandbox import SandboxLimits, environment, mount_tmpfs, prepare_sandbox, u
 # the KeyboardInterrupt itself), and the next run grades it again.
 STOP = threading.Event()
 HANDIN_TMPFS = "size=256m,nr_inodes=1000,mode=0755"
+CHECK_CELL_TIMEOUT = 300  # s per cell of the clean kernel, at least
 DOWNLOAD = re.compile(r"URL fetch failure on (\S+?):? |Could not download \S+ from (\S+)")
 
 
@@ -202,7 +203,6 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
     (context.out / "autograded").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(autograded, context.out / "autograded" / f"{sub.student_id}.ipynb")
     feedback = context.out / "feedback" / f"{sub.student_id}.html"
-    feedback.unlink(missing_ok=True)
     if problem:  # the student's feedback would blame them for the grader's failure
         return record
     clock = time.monotonic()
@@ -227,7 +227,9 @@ def _kernels(context: GradingContext, course: Path, work: Path, handin: Path, ac
     config = course_config(course)
     config.Execute.timeout = context.limits.cell_timeout
     check_config = Config()
-    check_config.NotebookClient.timeout = context.limits.cell_timeout
+    # The clean kernel runs the grader's code, not the student's: a full pass over the held-out
+    # photos must not hit a cell limit chosen for student cells.
+    check_config.NotebookClient.timeout = max(context.limits.cell_timeout, CHECK_CELL_TIMEOUT)
     data = context.data
     if not context.sandboxed:
         check_config.NotebookClient.kernel_name = "python3"

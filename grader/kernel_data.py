@@ -7,13 +7,15 @@ hands the kernels exactly those, by explicit paths in their environment:
 
 * ``mirror``: a folder laid out like the offline mirror, linking to the photos and the
   weights found above; both kernels get it as ``COURSE_OFFLINE_DIR``;
-* ``notebook_cache``: the student's kernel's ``COURSE_CACHE_DIR``: the frozen base's features
-  of the training and validation photos (Part D) and the ImageNet digests;
-* ``check_cache``: the clean kernel's: the held-out photos' features and the digests.
+* ``notebook_cache``: the student's kernel's ``COURSE_CACHE_DIR``, the course cache itself
+  (``~/.cache/tlcourse`` or ``$COURSE_CACHE_DIR``): the frozen base's features of the
+  training and validation photos (Part D; the very files the lab caches, so an instructor
+  who ran it has them already) and the ImageNet digests;
+* ``check_cache``: the clean kernel's, ``grader-check/`` in the course cache: the held-out
+  photos' features and the digests. The student's kernel does not see this folder.
 
-The held-out photos and their features never reach the student's kernel. Both caches live
-under the course cache (``~/.cache/tlcourse/grader``, or ``$COURSE_CACHE_DIR/grader``) and
-serve later runs too: their files are named by what they hold.
+The held-out photos and their features never reach the student's kernel. Both caches serve
+later runs too: their files are named by what they hold.
 """
 
 from __future__ import annotations
@@ -65,9 +67,13 @@ def prepare_kernel_data(folder: Path, holdout: Path) -> KernelData:
     ):
         link.unlink(missing_ok=True)
         link.symlink_to(target)
-    root = cache_dir().resolve() / "grader"
+    course_cache = cache_dir().resolve()
     data = KernelData(
-        mirror, (photos, weights), root / "notebook", root / "check", Path(holdout).resolve()
+        mirror,
+        (photos, weights),
+        course_cache,
+        course_cache / "grader-check",
+        Path(holdout).resolve(),
     )
     extractor = reference.feature_extractor()
     for split in ("train", "validation"):

@@ -72,22 +72,17 @@ def grade_class(
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for number, sub in enumerate(subs, 1):
-            log(f"[{number}/{len(subs)}] {sub.student_id} ...", end=" ", flush=True)
-            earlier = records.get(sub.student_id)
-            if not regrade and _kept(earlier, sub, master.digest):
-                log("already graded, kept (--regrade grades it again)")
+            progress = f"[{number}/{len(subs)}] {sub.student_id} ..."
+            if not regrade and _kept(records.get(sub.student_id), sub, master.digest):
+                log(f"{progress} already graded, kept (--regrade grades it again)")
                 continue
-            if sub.problem:
-                record = not_graded(sub)
-            else:
-                if context is None:
-                    holdout = holdout or tlcourse.holdout_dir()
-                    log(
-                        f"(first, the kernels' data: photos, weights, features; held-out photos: {holdout}) ...",
-                        end=" ",
-                    )
-                    context = prepare(out, holdout, limits, sandboxed, tuple(hide))
-                record = grade_submission(sub, context)
+            if context is None and not sub.problem:
+                holdout = holdout or tlcourse.holdout_dir()
+                log(f"Preparing what the kernels are given (held-out photos: {holdout}) ...")
+                context = prepare(out, holdout, limits, sandboxed, tuple(hide))
+            log(progress, end=" ", flush=True)
+            _forget(out, sub.student_id)
+            record = not_graded(sub) if sub.problem else grade_submission(sub, context)
             write_record(out, record)
             records[sub.student_id] = record
             graded.append(record)
@@ -118,6 +113,12 @@ def _stop(signum, frame) -> None:
     # Ctrl-C or SIGTERM (a job scheduler): the student being graded is not recorded.
     STOP.set()
     raise KeyboardInterrupt
+
+
+def _forget(out: Path, student_id: str) -> None:
+    """Remove what an earlier grading of ``student_id`` left beside its record."""
+    (out / "feedback" / f"{student_id}.html").unlink(missing_ok=True)
+    (out / "autograded" / f"{student_id}.ipynb").unlink(missing_ok=True)
 
 
 def _kept(record: Record | None, sub: Submission, master_digest: str) -> bool:

@@ -14,14 +14,15 @@ every kernel through it. The launcher runs as root, then gives the kernel:
   ``/lib``...; so also ``/home``, ``/root``, ``/opt``, ``/var``, ``/srv``, ``/mnt``), the
   course repository (grader sources, master notebook, solutions, fixture submissions), the
   grader's home, the sandbox folder and every path in ``hide`` are covered by empty
-  read-only tmpfs; the Python installation and ``tlcourse`` are visible read-only; the
-  Keras and feature caches are visible through an overlay whose writes go to a throwaway
-  layer; /tmp, /var/tmp and /dev/shm are private. The working
+  read-only tmpfs; the Python installation, ``tlcourse`` and the ``readonly`` paths are
+  visible read-only; the ``overlay`` folders (caches) are visible through an overlay whose
+  writes go to a throwaway layer; /tmp, /var/tmp and /dev/shm are private. The working
   folder is a private copy of the notebook's folder. All writable places share one tmpfs
   of ``SandboxLimits.scratch`` bytes, freed when the kernel ends.
+* an environment of the grader's choosing only (``environment``, ``FIXED_ENVIRONMENT``).
 * a memory cgroup for all its processes together (when the machine has one; the tmpfs
-  scratch counts too), and a hand-in folder: what ``tlcourse.hand_in`` wrote to
-  ``/tmp/handin`` is copied to the grader's ``handin`` folder when the kernel ends.
+  scratch counts too), and a hand-in folder: the grader's ``handin`` folder is the kernel's
+  ``/tmp/handin``, where ``tlcourse.hand_in`` writes.
 * a whole-notebook time limit, and an end: when the kernel exits, is killed, or the
   grader dies, the PID namespace ends and every process a student started is killed.
 

@@ -212,6 +212,7 @@ def test_online_with_a_warm_keras_cache(tmp_path, offline_mirror, report):
     them; no offline mirror, no KERAS_HOME, a held-out folder of their own. (No network is
     needed: the lab finds both files in the cache, and the sandbox has none anyway.)"""
     home = tmp_path / "home"
+    home.mkdir()
     archive = tmp_path / "cats_and_dogs_filtered.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
         for path in sorted((offline_mirror / "cats_and_dogs_filtered").rglob("*.jpg")):

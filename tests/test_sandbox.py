@@ -587,6 +587,37 @@ def test_cache_is_readable_and_writes_stay_in_the_sandbox(course):
     assert sorted(p.name for p in cache.rglob("*")) == ["features", "known.npz"]
 
 
+def test_a_folder_hidden_inside_a_cache_stays_hidden(course):
+    """The student's kernel reads the course cache but not the grader's part of it (the
+    held-out photos' features)."""
+    secret = course["cache"] / "grader-check" / "features" / "holdout.npz"
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_text(SECRET)
+    sandbox = prepare_sandbox(
+        limits=FAST, hide=[course["root"], secret.parent.parent], overlay=[course["cache"]]
+    )
+    try:
+        nb, error = run(
+            course,
+            [
+                f"""
+            import os
+            print(open({str(course["cached"])!r}).read())
+            print(os.listdir({str(secret.parent.parent)!r}))
+            try:
+                open({str(secret)!r}).read()
+            except OSError as e:
+                print(type(e).__name__)
+            """
+            ],
+            sandbox=sandbox,
+        )
+    finally:
+        shutil.rmtree(secret.parent.parent)  # the cache is shared by this module's tests
+    assert error is None
+    assert text(nb.cells[0]).split("\n")[:3] == [f"cached: {SECRET}", "[]", "FileNotFoundError"]
+
+
 # ------------------------------------------------------------------------ plumbing
 
 
