@@ -59,6 +59,10 @@ def main() -> int:
     os.environ["KERAS_HOME"] = str(work / "keras")  # before Keras is imported: a cold machine
     os.environ["COURSE_CACHE_DIR"] = str(work / "cache")
 
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+
     import tlcourse
     from grader.collect import find_submissions
     from grader.grading import grade_submission, prepare
@@ -67,6 +71,7 @@ def main() -> int:
     from grader.report import write_reports
     from tests.submissions.build import build_all, build_one
 
+    warnings.filterwarnings("ignore", category=SAWarning)  # as grader.run does
     solution = build_one("solution", work)
     plain_run(solution, work)  # warms the caches
     plain = plain_run(solution, work)

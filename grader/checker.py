@@ -9,8 +9,8 @@ Keras' safe mode. Only this kernel sees the held-out photos.
 :class:`CleanKernelCheck` is the nbgrader preprocessor that does it, between the execution
 of the notebook and nbgrader's scoring: it adds the clean run's verdict to each test cell,
 so that nbgrader scores every test cell at the lower of the two runs. The clean kernel
-itself (:class:`CheckingKernel`) is started as soon as the notebook hands something in, and
-loads each object as it arrives, so that most of its work overlaps the rest of the notebook.
+itself (:class:`CheckingKernel`) is started together with the student's kernel and loads
+each object as it is handed in, so that most of its work overlaps the notebook.
 """
 
 from __future__ import annotations

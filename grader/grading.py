@@ -137,7 +137,11 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
     with _handin_folder(work / "handin", mounted=context.sandboxed):
         config, checking, activated = _kernels(context, course, work, handin, accepted)
         execute = GradingExecute(
-            config=config, handin=handin, accepted=accepted, on_handin=checking.load_soon
+            config=config,
+            handin=handin,
+            accepted=accepted,
+            on_start=checking.start,
+            on_handin=checking.load_soon,
         )
         check = CleanKernelCheck(checking, accepted, master, config=config)
         pipeline = [

@@ -24,8 +24,9 @@ class GradingExecute(Execute):
     * The kernel hands objects in to ``handin``. After each test cell, the files that cell
       wrote there are moved to ``accepted``, which the kernel cannot reach; what any other
       cell (or a thread, between test cells) writes is never accepted.
-    * ``on_handin`` is called after each test cell that handed something in (the grader has
-      the clean checking kernel start, and load the objects, while the notebook goes on).
+    * ``on_start`` is called once the kernel process is launched (the grader has the clean
+      checking kernel start alongside it), ``on_handin`` after each test cell that handed
+      something in (the checking kernel loads the objects while the notebook goes on).
     * ``seconds`` holds the time spent starting the kernel and running the notebook.
     """
 
@@ -35,12 +36,13 @@ class GradingExecute(Execute):
         self,
         handin: Path | None = None,
         accepted: Path | None = None,
+        on_start: Callable[[], None] | None = None,
         on_handin: Callable[[], None] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.handin, self.accepted = handin, accepted
-        self.on_handin = on_handin
+        self.on_start, self.on_handin = on_start, on_handin
         self.seconds = {"kernel start": 0.0, "notebook": 0.0}
         self._output_sizes: dict[int, int] = {}
 
@@ -55,9 +57,11 @@ class GradingExecute(Execute):
     def start_new_kernel(self, **kwargs):
         started = time.monotonic()
         try:
-            return super().start_new_kernel(**kwargs)
+            super().start_new_kernel(**kwargs)
         finally:
             self.seconds["kernel start"] += time.monotonic() - started
+        if self.on_start:
+            self.on_start()
 
     def start_new_kernel_client(self):
         started = time.monotonic()

@@ -11,6 +11,7 @@ or the next student graded, finds the file and skips the work.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +109,7 @@ def cached_features(
     if not np.array_equal(labels_array, np.asarray(labels, dtype="float32")):
         raise RuntimeError(f"{folder}: the data set's order differs from labelled_files()")
     store.parent.mkdir(parents=True, exist_ok=True)
-    partial = store.with_suffix(".partial.npz")
+    partial = store.with_suffix(f".{os.getpid()}.partial.npz")  # one per writing process
     np.savez(partial, features=features, labels=labels_array)
     partial.replace(store)  # atomic: a reader never sees half a file
     if verbose:

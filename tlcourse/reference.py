@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def imagenet_digests(cache: Path | None = None) -> dict[str, list[str]]:
     }
     try:
         store.parent.mkdir(parents=True, exist_ok=True)
-        partial = store.with_suffix(".partial")
+        partial = store.with_suffix(f".{os.getpid()}.partial")  # one per writing process
         partial.write_text(json.dumps(digests))
         partial.replace(store)
     except OSError:  # a read-only cache: compute again next time
