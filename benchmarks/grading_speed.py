@@ -1,6 +1,6 @@
 """Benchmark: what grading adds to a notebook, phase by phase, against running it plainly.
 
-    python benchmarks/grading_speed.py [--copies 2] [--class]        (as root: the sandbox)
+    python benchmarks/grading_speed.py [--copies 2] [--class] [--jobs-compare 2]   (as root)
 
 On the offline data (``COURSE_OFFLINE_DIR``, default ``../shared/offline``), in one run:
 
@@ -13,7 +13,10 @@ On the offline data (``COURSE_OFFLINE_DIR``, default ``../shared/offline``), in 
    the notebook, the clean-kernel check, the rest of nbgrader's autograde, the feedback,
    and writing the record and the reports;
 3. with ``--class``, the whole fixture class of tests/submissions graded by the real command,
-   with the test suite's limits (30 s per cell, 600 s per notebook).
+   with the test suite's limits (30 s per cell, 600 s per notebook), one student at a time;
+4. with ``--jobs-compare COPIES``, COPIES of each of four fixtures (the solution, a near
+   miss, an untrained head, the untouched lab) graded by the real command with ``--jobs 1``
+   and with ``--jobs 2``: the throughput of both, and their ratio.
 
 Targets (issue "Grade a class in minutes"): the solution graded in at most 1.6 x its plain
 run, the untouched lab in at most 8 s, the fixture class in at most 15 minutes.
@@ -31,6 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+MIXED = ("solution", "near_miss_validation_93", "untrained_head", "untouched")
 PHASES = ("prepare", "kernel start", "notebook", "clean check", "nbgrader", "feedback", "record")
 
 
@@ -47,11 +51,27 @@ def plain_run(notebook: Path, folder: Path) -> float:
     return time.perf_counter() - started
 
 
+def grade_command(folder: Path, out: Path, *options: str) -> float:
+    """Seconds for ``python -m grader grade folder --out out`` with the test suite's limits."""
+    command = [sys.executable, "-m", "grader", "grade", str(folder), "--out", str(out)]
+    limits = ["--cell-timeout", "30", "--notebook-timeout", "600"]
+    started = time.perf_counter()
+    subprocess.run([*command, *limits, *options], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=2, help="copies of each notebook to grade")
     parser.add_argument(
         "--class", dest="whole_class", action="store_true", help="also grade the fixture class"
+    )
+    parser.add_argument(
+        "--jobs-compare",
+        type=int,
+        default=0,
+        metavar="COPIES",
+        help="also grade COPIES of each of a mix of fixtures with --jobs 1 and --jobs 2",
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="grading-speed-"))
@@ -92,7 +112,7 @@ def main() -> int:
     records, totals = {}, {}
     try:
         for sub in find_submissions(folder):
-            record = grade_submission(sub, context)
+            record = grade_submission(sub, context).record
             clock = time.perf_counter()
             write_record(out, record)
             records[sub.student_id] = record
@@ -113,30 +133,25 @@ def main() -> int:
     if args.whole_class:
         fixtures = work / "fixtures"
         build_all(fixtures)
-        started = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "grader",
-                "grade",
-                str(fixtures),
-                "--out",
-                str(work / "fixtures_graded"),
-                "--cell-timeout",
-                "30",
-                "--notebook-timeout",
-                "600",
-            ],
-            cwd=REPO,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        minutes = (time.perf_counter() - started) / 60
+        minutes = grade_command(fixtures, work / "fixtures_graded", "--jobs", "1") / 60
         print(
-            f"fixture class ({len(list(fixtures.glob('*')))} submissions, real command): "
-            f"{minutes:.1f} min (target <= 15)"
+            f"fixture class ({len(list(fixtures.glob('*')))} submissions, real command, "
+            f"--jobs 1): {minutes:.1f} min (target <= 15)"
         )
+    if args.jobs_compare:
+        mixed = work / "mixed"
+        mixed.mkdir()
+        for name in MIXED:
+            for copy in range(args.jobs_compare):
+                build_one(name, mixed).rename(mixed / f"{name}_{copy}.ipynb")
+        count = len(list(mixed.glob("*.ipynb")))
+        print(f"\n{count} submissions ({', '.join(MIXED)}; {args.jobs_compare} of each):")
+        rates = {}
+        for jobs in (1, 2):
+            seconds = grade_command(mixed, work / f"mixed_jobs{jobs}", "--jobs", str(jobs))
+            rates[jobs] = count / seconds * 60
+            print(f"  --jobs {jobs}: {seconds:6.1f} s, {rates[jobs]:.1f} students per minute")
+        print(f"  --jobs 2 / --jobs 1: {rates[2] / rates[1]:.2f} x the throughput")
     return 0
 
 

@@ -58,6 +58,19 @@ def main(argv: list[str] | None = None) -> int:
         "--regrade", action="store_true", help="grade again students already graded into OUT"
     )
     grade.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="students graded at once on this machine (default: one per core, as memory "
+        "allows at --memory-gib each)",
+    )
+    grade.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="grade on a Dask cluster: its scheduler's address (tcp://host:8786); see README",
+    )
+    grade.add_argument(
         "--no-sandbox",
         action="store_true",
         help="run notebooks as plain local kernels, without limits: only for notebooks you "
@@ -91,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     from .records import GRADER_PROBLEM
     from .run import grade
     from .sandbox import GiB, SandboxLimits
+    from .workers import default_jobs
 
     chosen = {
         "cell_timeout": args.cell_timeout,
@@ -98,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         "memory": int(args.memory_gib * GiB) if args.memory_gib else None,
     }
     limits = SandboxLimits(**{name: value for name, value in chosen.items() if value})
+    if args.jobs is not None and args.jobs < 1:
+        print("grader: --jobs must be 1 or more", file=sys.stderr)
+        return 2
     try:
         records = grade(
             args.submissions,
@@ -108,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             limits=limits,
             sandboxed=not args.no_sandbox,
             regrade=args.regrade,
+            jobs=args.jobs or default_jobs(limits.memory),
+            scheduler=args.scheduler,
         )
     except (tlcourse.CourseDataError, CollectError) as error:
         print(f"grader: {error}", file=sys.stderr)

@@ -10,11 +10,14 @@ pipeline plus two preprocessors of ours::
 its verdict to each test cell, so that nbgrader's gradebook scores each test at the lower of
 the two runs. Then nbgrader writes the feedback and the outcome becomes a :class:`Record`.
 Every submission gets a course folder of its own (a copy of the run's template), so
-submissions are graded independently of each other.
+submissions are graded independently of each other, in any process: :func:`grade_notebook`
+is the task a worker runs (grader/workers.py), and it returns the record and the files to
+write instead of writing them; the coordinator (grader/run.py) alone writes OUT.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -22,6 +25,7 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,9 +68,32 @@ class GradingContext:
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     sandboxed: bool = True
     hide: tuple[Path, ...] = ()  # more paths no kernel may see (the submissions folder)
+    threads: int | None = None  # TensorFlow's threads per kernel; None: its default (all cores)
 
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class GradingSettings:
+    """What a worker needs to prepare its own :class:`GradingContext` (picklable: sent with
+    every task, prepared once per process)."""
+
+    out: Path  # the coordinator's OUT, hidden from kernels (where it exists)
+    holdout: Path | None  # None: the course's default, found by the worker
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+    sandboxed: bool = True
+    hide: tuple[Path, ...] = ()
+    threads: int | None = None
+
+
+@dataclass
+class Graded:
+    """One student graded: the record, and the files for OUT (path relative to OUT -> bytes:
+    autograded/, feedback/, logs/), which the coordinator writes before the record."""
+
+    record: Record
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def prepare(
@@ -75,6 +102,7 @@ def prepare(
     limits: SandboxLimits | None = None,
     sandboxed: bool = True,
     hide: tuple[Path, ...] = (),
+    threads: int | None = None,
 ) -> GradingContext:
     """Gather the kernels' data and generate the assignment once for a run into ``out``."""
     from nbgrader.apps import NbGraderAPI
@@ -95,8 +123,62 @@ def prepare(
         raise
     hidden = (Path(out).resolve(), *(Path(p).resolve() for p in hide))
     return GradingContext(
-        Path(out).resolve(), scratch, template, data, limits or SandboxLimits(), sandboxed, hidden
+        Path(out).resolve(),
+        scratch,
+        template,
+        data,
+        limits or SandboxLimits(),
+        sandboxed,
+        hidden,
+        threads,
     )
+
+
+_prepared: dict[GradingSettings, GradingContext] = {}
+_one_at_a_time = threading.Lock()  # a sandbox sets JUPYTER_PATH for the whole process
+
+
+def prepared(settings: GradingSettings) -> GradingContext:
+    """This process's context for ``settings``, prepared on first use, removed at exit."""
+    from sqlalchemy.exc import SAWarning
+
+    # nbgrader's gradebook triggers harmless SQLAlchemy session warnings on every student.
+    warnings.filterwarnings("ignore", category=SAWarning)
+    with _one_at_a_time:
+        if settings not in _prepared:
+            import tlcourse
+
+            context = prepare(
+                settings.out,
+                settings.holdout or tlcourse.holdout_dir(),
+                settings.limits,
+                settings.sandboxed,
+                settings.hide,
+                settings.threads,
+            )
+            atexit.register(context.close)
+            _prepared[settings] = context
+        return _prepared[settings]
+
+
+def release_prepared() -> None:
+    """Remove the contexts this process prepared (the end of a run in the coordinator)."""
+    with _one_at_a_time:
+        while _prepared:
+            context = _prepared.popitem()[1]
+            context.close()
+            atexit.unregister(context.close)
+
+
+def grade_notebook(student_id: str, notebook: bytes, settings: GradingSettings) -> Graded:
+    """The task a worker runs: grade one student's notebook (its bytes, so that a worker on
+    another machine needs no access to the submissions)."""
+    context = prepared(settings)
+    with tempfile.TemporaryDirectory(prefix="sub", dir=context.scratch) as folder:
+        path = Path(folder) / f"{student_id}.ipynb"
+        path.write_bytes(notebook)
+        with _one_at_a_time:
+            return grade_submission(Submission(student_id, path), context)
 
 
 def not_graded(sub: Submission) -> Record:
@@ -108,22 +190,22 @@ def not_graded(sub: Submission) -> Record:
     )
 
 
-def grade_submission(sub: Submission, context: GradingContext) -> Record:
+def grade_submission(sub: Submission, context: GradingContext) -> Graded:
     """Grade ``sub``; never raises for anything in the submission (KeyboardInterrupt on STOP)."""
     started = time.monotonic()
     master = load_master()
     digest = submission_digest(master.digest, sub.path)
     work = Path(tempfile.mkdtemp(prefix="s", dir=context.scratch))
     try:
-        record = _grade(sub, context, master, work)
+        graded = _grade(sub, context, master, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    record.digest = digest
-    record.seconds = time.monotonic() - started
-    return record
+    graded.record.digest = digest
+    graded.record.seconds = time.monotonic() - started
+    return graded
 
 
-def _grade(sub: Submission, context: GradingContext, master: Master, work: Path) -> Record:
+def _grade(sub: Submission, context: GradingContext, master: Master, work: Path) -> Graded:
     phases: dict[str, float] = {}
     clock = time.monotonic()
     course = work / "course"
@@ -170,13 +252,15 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
     phases["nbgrader"] = time.monotonic() - clock - sum(execute.seconds.values()) - check.seconds
     zeros = {part: 0.0 for part in master.parts}
     if not outcome["success"]:
-        _save_log(context.out, sub.student_id, outcome)
         error = _last_error(outcome)
         status = GRADED if error.startswith("the kernel died") else GRADER_PROBLEM
         note = (
             error if status == GRADED else _grader_problem(f"nbgrader's autograde failed: {error}")
         )
-        return Record(sub.student_id, status, "", zeros, "; ".join([*repairs, note]), phases=phases)
+        record = Record(
+            sub.student_id, status, "", zeros, "; ".join([*repairs, note]), phases=phases
+        )
+        return Graded(record, _log_file(sub.student_id, outcome))
 
     autograded = course / "autograded" / sub.student_id / ASSIGNMENT / master.path.name
     graded_nb = nbformat.read(autograded, as_version=4)
@@ -204,25 +288,22 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
         clean_scores=_by_part(check.clean_scores, master),
         phases=phases,
     )
-    (context.out / "autograded").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(autograded, context.out / "autograded" / f"{sub.student_id}.ipynb")
-    feedback = context.out / "feedback" / f"{sub.student_id}.html"
+    graded = Graded(record, {f"autograded/{sub.student_id}.ipynb": autograded.read_bytes()})
     if problem:  # the student's feedback would blame them for the grader's failure
-        return record
+        return graded
     clock = time.monotonic()
     result = _run_nbgrader("GenerateFeedback", config, sub.student_id)
     html = course / "feedback" / sub.student_id / ASSIGNMENT / f"{master.path.stem}.html"
     if result["success"] and html.exists():
-        feedback.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(html, feedback)
-        record.feedback = str(feedback.relative_to(context.out))
+        record.feedback = f"feedback/{sub.student_id}.html"
+        graded.files[record.feedback] = html.read_bytes()
     else:
-        _save_log(context.out, sub.student_id, result)
+        graded.files.update(_log_file(sub.student_id, result))
         record.note = "; ".join(
             filter(None, [record.note, "no feedback: nbgrader could not write it (see logs/)"])
         )
     phases["feedback"] = time.monotonic() - clock
-    return record
+    return graded
 
 
 def _kernels(context: GradingContext, course: Path, work: Path, handin: Path, accepted: Path):
@@ -235,11 +316,15 @@ def _kernels(context: GradingContext, course: Path, work: Path, handin: Path, ac
     # photos must not hit a cell limit chosen for student cells.
     check_config.NotebookClient.timeout = max(context.limits.cell_timeout, CHECK_CELL_TIMEOUT)
     data = context.data
+    threads = thread_environment(context.threads)
     if not context.sandboxed:
         check_config.NotebookClient.kernel_name = "python3"
-        notebook_env = {**data.notebook_environment(), "COURSE_HANDIN_DIR": str(handin)}
+        notebook_env = {**data.notebook_environment(), **threads, "COURSE_HANDIN_DIR": str(handin)}
         checking = CheckingKernel(
-            check_config, work / "check", accepted, env={**os.environ, **data.check_environment()}
+            check_config,
+            work / "check",
+            accepted,
+            env={**os.environ, **data.check_environment(), **threads},
         )
         return config, checking, environment(notebook_env)
     hidden = [*context.hide, context.scratch]
@@ -250,7 +335,7 @@ def _kernels(context: GradingContext, course: Path, work: Path, handin: Path, ac
         readonly=[data.mirror, *data.linked],
         overlay=[data.notebook_cache],
         handin=handin,
-        environment=data.notebook_environment(),
+        environment={**data.notebook_environment(), **threads},
     )
     clean = prepare_sandbox(
         work / "c",
@@ -259,7 +344,7 @@ def _kernels(context: GradingContext, course: Path, work: Path, handin: Path, ac
         readonly=[data.mirror, *data.linked, data.holdout, accepted],
         overlay=[data.check_cache],
         kernel_name="tlcourse-checker",
-        environment=data.check_environment(),
+        environment={**data.check_environment(), **threads},
         preload=PRELOAD,
     )
     config.merge(notebook.config)
@@ -268,6 +353,14 @@ def _kernels(context: GradingContext, course: Path, work: Path, handin: Path, ac
         check_config, work / "check", accepted, kernel_dirs=[str(clean.folder / "kernels")]
     )
     return config, checking, notebook.activated()
+
+
+def thread_environment(threads: int | None) -> dict[str, str]:
+    """The variables that size TensorFlow's (and oneDNN's) thread pools in a kernel."""
+    if threads is None:
+        return {}
+    names = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+    return {name: str(threads) for name in names}
 
 
 @contextlib.contextmanager
@@ -363,13 +456,10 @@ def _grader_problem(what: str) -> str:
     )
 
 
-def _save_log(out: Path, student_id: str, outcome: dict) -> None:
-    """Keep nbgrader's whole log of a failure for the instructor."""
-    logs = out / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    (logs / f"{student_id}.txt").write_text(
-        f"{outcome.get('log') or ''}\n{outcome.get('error') or ''}"
-    )
+def _log_file(student_id: str, outcome: dict) -> dict[str, bytes]:
+    """nbgrader's whole log of a failure, kept for the instructor in logs/."""
+    text = f"{outcome.get('log') or ''}\n{outcome.get('error') or ''}"
+    return {f"logs/{student_id}.txt": text.encode()}
 
 
 def _last_error(outcome: dict) -> str:

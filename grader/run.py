@@ -3,22 +3,34 @@
 ``python -m grader grade`` calls :func:`grade`. A student whose submission was already
 graded into OUT (same submission, same master) keeps their record, so a run that was
 interrupted (Ctrl-C, SIGTERM, even SIGKILL) is finished by running the same command again;
-``regrade`` grades everyone again. The reports are rewritten after every student.
+``regrade`` grades everyone again. Students are graded where grader/workers.py runs them;
+this process (the coordinator) alone writes OUT: each student's files, then their record,
+then the reports, as each student is finished.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
-import warnings
+import time
 from pathlib import Path
 
 from .collect import Submission, collect
-from .grading import STOP, GradingContext, grade_submission, not_graded, prepare
+from .grading import (
+    STOP,
+    Graded,
+    GradingSettings,
+    grade_notebook,
+    not_graded,
+    prepared,
+    release_prepared,
+)
 from .lms import Roster, read_roster
 from .master import ASSIGNMENT, load_master
 from .records import GRADER_PROBLEM, Record, read_records, submission_digest, write_record
 from .report import write_reports
 from .sandbox import SandboxLimits
+from .workers import Task, WorkerLost, run_tasks, threads_per_kernel
 
 
 def grade(
@@ -48,53 +60,71 @@ def grade_class(
     sandboxed: bool = True,
     hide: tuple[Path, ...] = (),
     regrade: bool = False,
+    jobs: int = 1,
+    scheduler: str | None = None,
 ) -> list[Record]:
-    """Grade ``subs`` into ``out``; return the records written by this run."""
-    from sqlalchemy.exc import SAWarning
-
+    """Grade ``subs`` into ``out`` (``jobs`` at a time here, or on the Dask cluster at
+    ``scheduler``); return the records written by this run."""
     import tlcourse
 
-    # nbgrader's gradebook triggers harmless SQLAlchemy session warnings on every student.
-    warnings.filterwarnings("ignore", category=SAWarning)
     out = Path(out).resolve()
     (out / "records").mkdir(parents=True, exist_ok=True)
     master = load_master()
     records = read_records(out)
     if holdout:  # checked before anyone is graded; the default is found when first needed
         holdout = tlcourse.data.check_image_folder(holdout)
+    where = f"on the Dask cluster at {scheduler}" if scheduler else f"{jobs} at a time"
     log(
-        f"Grading {len(subs)} submission(s) of {ASSIGNMENT} into {out} "
+        f"Grading {len(subs)} submission(s) of {ASSIGNMENT} into {out}, {where} "
         f"({'sandboxed kernels' if sandboxed else 'NOT sandboxed: trusted notebooks only'})"
     )
-    context: GradingContext | None = None
+    progress = Progress(len(subs), log)
     graded: list[Record] = []
+    tasks = []
+    for sub in subs:
+        if not regrade and _kept(records.get(sub.student_id), sub, master.digest):
+            progress.line(sub.student_id, "already graded, kept (--regrade grades it again)")
+        elif sub.problem:
+            record = not_graded(sub)
+            _save(out, Graded(record), records, graded, master, roster)
+            progress.line(sub.student_id, _outcome(record))
+        else:
+            tasks.append(sub)
     STOP.clear()
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        for number, sub in enumerate(subs, 1):
-            progress = f"[{number}/{len(subs)}] {sub.student_id} ..."
-            if not regrade and _kept(records.get(sub.student_id), sub, master.digest):
-                log(f"{progress} already graded, kept (--regrade grades it again)")
-                continue
-            if context is None and not sub.problem:
-                holdout = holdout or tlcourse.holdout_dir()
-                log(f"Preparing what the kernels are given (held-out photos: {holdout}) ...")
-                context = prepare(out, holdout, limits, sandboxed, tuple(hide))
-            log(progress, end=" ", flush=True)
-            _forget(out, sub.student_id)
-            record = not_graded(sub) if sub.problem else grade_submission(sub, context)
-            write_record(out, record)
-            records[sub.student_id] = record
-            graded.append(record)
-            write_reports(out, records, master, roster)
-            log(
-                f"{record.total:g} points ({record.seconds:.0f} s)"
-                + (f"  -- {record.note}" if record.note else "")
-            )
+        if tasks and not scheduler:  # a cluster's workers find their own default
+            holdout = holdout or tlcourse.holdout_dir()
+        settings = GradingSettings(
+            out,
+            holdout,
+            limits or SandboxLimits(),
+            sandboxed,
+            tuple(hide),
+            None if scheduler else threads_per_kernel(jobs),  # on a worker: all its cores
+        )
+        if tasks and not scheduler:  # the data checked and the caches filled once, here
+            log(f"Preparing what the kernels are given (held-out photos: {holdout}) ...")
+            prepared(settings)
+        work = [
+            Task(sub.student_id, grade_notebook, (sub.student_id, sub.path.read_bytes(), settings))
+            for sub in tasks
+        ]
+        progress.start(len(work))
+        with contextlib.closing(run_tasks(work, jobs, scheduler)) as results:
+            for task, result in results:
+                if isinstance(result, tlcourse.CourseDataError | PermissionError):
+                    raise result
+                if isinstance(result, WorkerLost):
+                    progress.line(task.key, f"not graded: {result}; the next run grades it")
+                    continue
+                if isinstance(result, Exception):
+                    result = _grader_failure(task.key, result)
+                _save(out, result, records, graded, master, roster)
+                progress.line(task.key, _outcome(result.record), finished=True)
         path = write_reports(out, records, master, roster)
     finally:
-        if context:
-            context.close()
+        release_prepared()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log(f"Wrote {path} and {out / 'feedback'}/")
@@ -107,6 +137,66 @@ def grade_class(
             "the fix to grade them."
         )
     return graded
+
+
+class Progress:
+    """One line per student as it is finished, with a running count and, once students are
+    being graded, an estimate of the time left."""
+
+    def __init__(self, total: int, log):
+        self.total, self.log = total, log
+        self.count = 0
+        self.started = time.monotonic()
+        self.to_grade = self.graded = 0
+
+    def start(self, to_grade: int) -> None:
+        self.started, self.to_grade = time.monotonic(), to_grade
+
+    def line(self, student_id: str, what: str, finished: bool = False) -> None:
+        self.count += 1
+        left = ""
+        if finished:
+            self.graded += 1
+            remaining = self.to_grade - self.graded
+            if remaining:
+                seconds = (time.monotonic() - self.started) / self.graded * remaining
+                left = f"  [about {_duration(seconds)} left]"
+        self.log(f"[{self.count}/{self.total}] {student_id} ... {what}{left}", flush=True)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def _outcome(record: Record) -> str:
+    text = f"{record.total:g} points ({record.seconds:.0f} s)"
+    return text + (f"  -- {record.note}" if record.note else "")
+
+
+def _save(out: Path, result: Graded, records, graded, master, roster) -> None:
+    """Write one student's files, then their record (last: a record means all is there),
+    then the reports."""
+    record = result.record
+    _forget(out, record.student_id)
+    for name, data in result.files.items():
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    write_record(out, record)
+    records[record.student_id] = record
+    graded.append(record)
+    write_reports(out, records, master, roster)
+
+
+def _grader_failure(student_id: str, error: Exception) -> Graded:
+    """The record of a grading that raised: the grader's problem, graded again next run."""
+    master = load_master()
+    zeros = {part: 0.0 for part in master.parts}
+    note = (
+        f"GRADER PROBLEM, not the student's: grading raised {type(error).__name__}: "
+        f"{str(error)[:300]}. Run the same command again to grade them"
+    )
+    return Graded(Record(student_id, GRADER_PROBLEM, "", zeros, note))
 
 
 def _stop(signum, frame) -> None:

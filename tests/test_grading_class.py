@@ -8,8 +8,12 @@ held-out evaluation), which call the same functions in this process.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -64,7 +68,7 @@ def graded_class(tmp_path_factory, offline_mirror, report):
     build_all(folder)
     out = tmp_path_factory.mktemp("graded")
     started = time.perf_counter()
-    run = grade(folder, out, *TEST_LIMITS)
+    run = grade(folder, out, *TEST_LIMITS, "--jobs", "1")  # the serial run others compare with
     report(f"{time.perf_counter() - started:7.1f} s  grading the fixture class:")
     for line in run.stdout.splitlines():
         if " points (" in line:
@@ -356,3 +360,161 @@ def test_reused_features_and_the_full_pass_agree_on_the_fixtures(
             f"           {name}: held-out accuracy {accuracy:.2%} both ways "
             f"({fast_seconds:.1f} s reusing features, {full_seconds:.1f} s in full)"
         )
+
+
+# Parallel grading and a Dask cluster: the grades, notes and feedback of a serial run (the
+# fixture class above), on fixtures that pass, fail, crash the kernel, loop until the cell
+# limit and cannot be read.
+PARALLEL_SET = [
+    "solution",
+    "near_miss_validation_93",
+    "untouched",
+    "os_exit_in_cell",
+    "infinite_loop",
+    "test_cell_deleted",
+    "not_json",
+]
+
+
+def assert_as_graded_serially(out: Path, serial: Path, names: list[str]) -> None:
+    assert read_grades(out) == {name: read_grades(serial)[name] for name in names}
+    for name in names:
+        assert (out / "feedback" / f"{name}.html").exists() == (
+            serial / "feedback" / f"{name}.html"
+        ).exists()
+    assert not list((out / "records").glob("*.partial"))
+
+
+def progress_lines(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith("[")]
+
+
+def test_two_jobs_interrupted_and_resumed_give_the_grades_of_a_serial_run(
+    graded_class, tmp_path, report
+):
+    """Two students at a time: stopped by SIGTERM once the first is recorded (every worker
+    and kernel ends, nothing half-written stays), then resumed; the grades, notes and
+    feedback are those of the serial run."""
+    serial, _ = graded_class
+    folder, out = tmp_path / "subs", tmp_path / "out"
+    build_all(folder, PARALLEL_SET)
+    command = ["-m", "grader", "grade", folder, "--out", out, *TEST_LIMITS, "--jobs", "2"]
+    env = user_environment(COURSE_OFFLINE_DIR=os.environ.get("COURSE_OFFLINE_DIR", ""))
+    first = subprocess.Popen(
+        [sys.executable, *map(str, command)],
+        env=env,
+        cwd=SESSION_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 600
+    while len(read_records(out) if (out / "records").exists() else {}) < 2:
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.5)  # not_json is recorded at once; then the first student graded
+    first.send_signal(signal.SIGTERM)
+    first.wait(timeout=60)
+    kept = read_records(out)
+    assert not sandbox_processes(), "student kernels outlived the stopped workers"
+    assert not list((out / "records").glob("*.partial"))
+
+    started = time.perf_counter()
+    run = run_as_user(command, env=env)
+    report(
+        f"{time.perf_counter() - started:7.1f} s  {len(PARALLEL_SET)} fixtures resumed, --jobs 2"
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "2 at a time" in run.stdout
+    for name in kept:
+        assert f"{name} ... already graded, kept" in run.stdout
+    assert_as_graded_serially(out, serial, PARALLEL_SET)
+    lines = progress_lines(run.stdout)  # one line per student, counted in finishing order
+    assert [line.split("/")[0] for line in lines] == [f"[{n}" for n in range(1, 8)]
+    assert sorted(line.split("] ")[1].split(" ...")[0] for line in lines) == sorted(PARALLEL_SET)
+    assert any(line.endswith("left]") for line in lines)
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A Dask scheduler and two workers on this machine (loopback only), started from a
+    shell as the README shows; the workers see what an instructor's shell gives them."""
+    from distributed import Client
+
+    file = tmp_path / "scheduler.json"
+    env = user_environment(COURSE_OFFLINE_DIR=os.environ.get("COURSE_OFFLINE_DIR", ""))
+    quiet = subprocess.DEVNULL
+    common = {"env": env, "cwd": SESSION_DIR, "stdout": quiet, "stderr": quiet}
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0"]
+        + ["--no-dashboard", "--scheduler-file", str(file)],
+        **common,
+    )
+    workers = []
+    try:
+        deadline = time.monotonic() + 60
+        while not file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(file.read_text())["address"]
+        for name in ("w1", "w2"):
+            workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "dask", "worker", address, "--name", name]
+                    + ["--nthreads", "1", "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"],
+                    **common,
+                )
+            )
+        with Client(address, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address, workers
+    finally:
+        for process in [*workers, scheduler]:
+            process.kill()
+            process.wait()
+
+
+def test_a_dask_cluster_gives_the_grades_of_a_serial_run(graded_class, dask_cluster, tmp_path):
+    serial, _ = graded_class
+    address, _ = dask_cluster
+    names = ["solution", "untouched", "os_exit_in_cell", "test_cell_deleted"]
+    folder = tmp_path / "subs"
+    build_all(folder, names)
+    run = grade(folder, tmp_path / "out", *TEST_LIMITS, "--scheduler", address)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"on the Dask cluster at {address}" in run.stdout
+    assert_as_graded_serially(tmp_path / "out", serial, names)
+
+
+def test_a_dask_worker_killed_mid_run_loses_nothing_graded(graded_class, dask_cluster, tmp_path):
+    """One worker is killed while it grades: no half-written record; the student it was
+    grading is graded (again, by the other worker or by the next run); the rerun completes."""
+    import psutil
+
+    serial, _ = graded_class
+    address, workers = dask_cluster
+    names = ["solution", "near_miss_validation_93", "untrained_head"]
+    folder, out = tmp_path / "subs", tmp_path / "out"
+    build_all(folder, names)
+    command = [sys.executable, "-m", "grader", "grade", folder, "--out", out, *TEST_LIMITS]
+    env = user_environment(COURSE_OFFLINE_DIR=os.environ.get("COURSE_OFFLINE_DIR", ""))
+    first = subprocess.Popen(
+        [*map(str, command), "--scheduler", address],
+        env=env,
+        cwd=SESSION_DIR,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    victim = psutil.Process(workers[0].pid)
+    deadline = time.monotonic() + 300
+    while not victim.children(recursive=True) and time.monotonic() < deadline:
+        time.sleep(0.5)  # until it has started a kernel
+    time.sleep(3)
+    victim.kill()
+    stdout, _ = first.communicate(timeout=1200)
+    assert first.returncode == 0, stdout
+    for record in read_records(out).values():  # whatever was written is whole
+        assert record["status"] == "graded" and (out / record["feedback"]).exists()
+    assert not list((out / "records").glob("*.partial"))
+    assert not sandbox_processes()
+    again = grade(folder, out, *TEST_LIMITS, "--scheduler", address)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert_as_graded_serially(out, serial, names)

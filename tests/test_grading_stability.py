@@ -18,6 +18,9 @@ from tests.test_grading_class import TEST_LIMITS, sandbox_processes
 pytestmark = pytest.mark.slow
 
 CLASS = {"s1": "solution", "s2": "solution", "near_miss": "near_miss_validation_93"}
+# One student at a time, so that each signal falls inside a known student's grading (two at
+# a time, interrupted and resumed: tests/test_grading_class.py).
+ONE_AT_A_TIME = (*TEST_LIMITS, "--jobs", "1")
 
 
 def rows(out) -> list[list[str]]:
@@ -29,7 +32,7 @@ def start_and_interrupt(folder, out, graded: int, sig: int, report) -> dict:
     """Start grading; once ``graded`` students are in grades.csv and the next one is under
     way, send ``sig``. Return the rows that were in grades.csv at that moment."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "grader", "grade", str(folder), "--out", str(out), *TEST_LIMITS],
+        [sys.executable, "-m", "grader", "grade", str(folder), "--out", str(out), *ONE_AT_A_TIME],
         env=user_environment(COURSE_OFFLINE_DIR=os.environ["COURSE_OFFLINE_DIR"]),
         cwd=SESSION_DIR,
         stdout=subprocess.PIPE,
@@ -68,7 +71,7 @@ def test_interrupted_grading_resumes_and_grades_are_stable(tmp_path, offline_mir
     assert not sandbox_processes(), "student kernels outlived the killed grader"
 
     started = time.perf_counter()
-    run = grade(folder, out, *TEST_LIMITS)
+    run = grade(folder, out, *ONE_AT_A_TIME)
     report(f"{time.perf_counter() - started:7.1f} s  resumed run")
     assert run.returncode == 0, run.stdout + run.stderr
     for student in first:
@@ -80,7 +83,7 @@ def test_interrupted_grading_resumes_and_grades_are_stable(tmp_path, offline_mir
     assert sorted(r[0] for r in table[1:]) == sorted(CLASS)
 
     started = time.perf_counter()
-    again = grade(folder, out, *TEST_LIMITS, "--regrade")
+    again = grade(folder, out, *ONE_AT_A_TIME, "--regrade")
     report(f"{time.perf_counter() - started:7.1f} s  the whole class graded again (--regrade)")
     assert again.returncode == 0, again.stdout + again.stderr
     assert rows(out) == table  # the same grades.csv, byte for byte in content
