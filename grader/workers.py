@@ -8,9 +8,10 @@ writes OUT. Nothing else in the grader knows which executor ran a task.
   is not fork-safe), each grading one student at a time.
 * ``scheduler``: the workers of a running Dask cluster (``distributed.Client(address)``).
 
-A worker that dies loses only the students it was grading: they get no record, and the
-next run grades them (the coordinator says so). A local pool is then started again for the
-students not yet begun.
+A worker that dies loses only the students being graded with it: on a cluster, those it
+was grading; in a local pool, which cannot tell which of its processes died, every student
+being graded in it. They get no record, and the next run grades them (the coordinator says
+so). A local pool is then started again for the students not yet begun.
 """
 
 from __future__ import annotations
@@ -96,12 +97,18 @@ def _in_local_processes(tasks: list[Task], jobs: int) -> Iterator[tuple[Task, An
                     running[pool.submit(task.function, *task.args)] = task
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
+                    if future not in running:  # lost with a broken pool, reported already
+                        continue
                     task, error = running.pop(future), future.exception()
-                    if isinstance(error, BrokenProcessPool):
-                        broken = True
-                        yield task, WorkerLost("a local grading process died")
-                    else:
+                    if not isinstance(error, BrokenProcessPool):
                         yield task, error if error is not None else future.result()
+                    else:  # which process died is not known: all of them are lost
+                        broken = True
+                        lost = WorkerLost("a local grading process died")
+                        yield task, lost
+                        for other in running.values():
+                            yield other, lost
+                        running.clear()
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             for process in multiprocessing.active_children():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 from grader.workers import Task, WorkerLost, default_jobs, run_tasks, threads_per_kernel
 
@@ -19,9 +20,28 @@ def fail(message: str) -> None:
     raise ValueError(message)
 
 
-def die(seconds: float) -> None:
-    time.sleep(seconds)
+def wait_for(path: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def meet(folder: Path, name: str, other: str) -> tuple[int, bool]:
+    """Say this task started, then wait for ``other`` to start: (pid, whether it did)."""
+    (folder / name).touch()
+    wait_for(folder / other, 30)
+    return os.getpid(), (folder / other).exists()
+
+
+def die_beside(folder: Path) -> None:
+    """Die once the task ``beside`` is running in the other worker."""
+    wait_for(folder / "beside")
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def run_until_killed(folder: Path) -> None:
+    (folder / "beside").touch()
+    time.sleep(60)
 
 
 def results(tasks: list[Task], jobs: int) -> dict[str, object]:
@@ -34,26 +54,26 @@ def test_one_job_runs_here_and_keeps_an_error_with_its_task():
     assert isinstance(got["b"], ValueError) and str(got["b"]) == "no"
 
 
-def test_local_processes_run_tasks_at_once_elsewhere():
-    started = time.monotonic()
+def test_local_processes_run_tasks_at_once_elsewhere(tmp_path):
     got = results(
-        [Task(str(n), double, (n, 1.0)) for n in range(4)] + [Task("pid", os.getpid, ())], 2
+        [Task("a", meet, (tmp_path, "a", "b")), Task("b", meet, (tmp_path, "b", "a"))]
+        + [Task(str(n), double, (n,)) for n in range(3)],
+        2,
     )
-    assert {k: v for k, v in got.items() if k != "pid"} == {"0": 0, "1": 2, "2": 4, "3": 6}
-    assert got["pid"] != os.getpid()
-    assert time.monotonic() - started < 4.0 + 3.0  # two at a time, not 4 s one after another
+    (pid_a, met_a), (pid_b, met_b) = got["a"], got["b"]
+    assert met_a and met_b  # each saw the other running: two at a time
+    assert len({pid_a, pid_b, os.getpid()}) == 3  # in two processes, not this one
+    assert [got[str(n)] for n in range(3)] == [0, 2, 4]
 
 
-def test_a_dead_worker_loses_what_was_running_and_the_rest_is_run():
-    tasks = [Task("dies", die, (0.2,)), Task("beside", double, (1, 3.0))]
+def test_a_dead_worker_loses_what_was_running_and_the_rest_is_run(tmp_path):
+    tasks = [Task("dies", die_beside, (tmp_path,)), Task("beside", run_until_killed, (tmp_path,))]
     tasks += [Task(f"later{n}", double, (n,)) for n in range(3)]
+    started = time.monotonic()
     got = results(tasks, 2)
     assert isinstance(got["dies"], WorkerLost) and isinstance(got["beside"], WorkerLost)
-    assert {k: got[k] for k in ("later0", "later1", "later2")} == {
-        "later0": 0,
-        "later1": 2,
-        "later2": 4,
-    }
+    assert [got[f"later{n}"] for n in range(3)] == [0, 2, 4]
+    assert time.monotonic() - started < 60  # "beside" was stopped, not waited for
 
 
 def test_jobs_follow_cores_and_memory_and_threads_are_shared_out():
