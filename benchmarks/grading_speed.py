@@ -1,6 +1,6 @@
 """Benchmark: what grading adds to a notebook, phase by phase, against running it plainly.
 
-    python benchmarks/grading_speed.py [--copies 2] [--class] [--jobs-compare 2]   (as root)
+    python benchmarks/grading_speed.py [--copies 2] [--class] [--jobs-compare 2]
 
 On the offline data (``COURSE_OFFLINE_DIR``, default ``../shared/offline``), in one run:
 

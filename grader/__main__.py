@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from .collect import CollectError
     from .records import GRADER_PROBLEM
     from .run import grade
-    from .sandbox import GiB, SandboxLimits
+    from .sandbox import GiB, SandboxLimits, SandboxUnavailable
     from .workers import default_jobs
 
     chosen = {
@@ -131,10 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     except (tlcourse.CourseDataError, CollectError) as error:
         print(f"grader: {error}", file=sys.stderr)
         return 2
-    except PermissionError as error:
+    except SandboxUnavailable as error:
         print(
-            f"grader: {error}. Student code runs in a sandbox that needs Linux and root: "
-            "run the command as root (sudo), or add --no-sandbox for notebooks you trust.",
+            f"grader: {error}; or add --no-sandbox, for notebooks you trust only.",
             file=sys.stderr,
         )
         return 2

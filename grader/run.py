@@ -29,7 +29,7 @@ from .lms import Roster, read_roster
 from .master import ASSIGNMENT, load_master
 from .records import GRADER_PROBLEM, Record, read_records, submission_digest, write_record
 from .report import write_reports
-from .sandbox import SandboxLimits
+from .sandbox import SandboxLimits, SandboxUnavailable, bubblewrap, unenforced_limits
 from .workers import Task, WorkerLost, run_tasks, threads_per_kernel
 
 
@@ -75,8 +75,7 @@ def grade_class(
         holdout = tlcourse.data.check_image_folder(holdout)
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"{jobs} at a time"
     log(
-        f"Grading {len(subs)} submission(s) of {ASSIGNMENT} into {out}, {where} "
-        f"({'sandboxed kernels' if sandboxed else 'NOT sandboxed: trusted notebooks only'})"
+        f"Grading {len(subs)} submission(s) of {ASSIGNMENT} into {out}, {where} ({_how(sandboxed, scheduler)})"
     )
     progress = Progress(len(subs), log)
     graded: list[Record] = []
@@ -113,7 +112,7 @@ def grade_class(
         progress.start(len(work))
         with contextlib.closing(run_tasks(work, jobs, scheduler)) as results:
             for task, result in results:
-                if isinstance(result, tlcourse.CourseDataError | PermissionError):
+                if isinstance(result, tlcourse.CourseDataError | SandboxUnavailable):
                     raise result
                 if isinstance(result, WorkerLost):
                     progress.line(task.key, f"not graded: {result}; the next run grades it")
@@ -137,6 +136,18 @@ def grade_class(
             "the fix to grade them."
         )
     return graded
+
+
+def _how(sandboxed: bool, scheduler: str | None) -> str:
+    """How kernels are run, and the limits this machine cannot enforce (checked here, before
+    anyone is graded: a missing bubblewrap stops the run with what to install)."""
+    if not sandboxed:
+        return "NOT sandboxed: trusted notebooks only"
+    if scheduler:
+        return "sandboxed kernels on the workers"
+    bubblewrap()
+    missing = unenforced_limits()
+    return "sandboxed kernels" + (f"; not enforced here: {'; '.join(missing)}" if missing else "")
 
 
 class Progress:

@@ -1,30 +1,27 @@
-"""A sandboxed Jupyter kernel for student code, without Docker.
+"""A sandboxed Jupyter kernel for student code: bubblewrap, without Docker and without root.
 
 :func:`prepare_sandbox` writes a kernelspec whose command is ``grader/kernel_launcher.py``
 and returns the traitlets settings that make nbclient (and so nbgrader's autograde) start
-every kernel through it. The launcher runs as root, then gives the kernel:
+every kernel through it. The launcher starts the kernel in a bubblewrap sandbox (Debian's
+``bubblewrap``, the sandbox Flatpak uses), which denies everything it does not grant:
 
-* new mount, network, PID, IPC and UTS namespaces. The network namespace has only a loopback
-  that is down: no connection to anything, not even 127.0.0.1. The kernel therefore talks to
-  nbclient through Unix sockets (ZeroMQ ``ipc`` transport) in one folder of the sandbox.
-* its own uid (no passwd entry, no files on the host, no supplementary groups, no new
-  privileges) with rlimits: address space, processes (counted per uid, so the cap is this
-  sandbox's), file size, open files, optional CPU seconds and data segment.
-* a file system where every top-level folder but the system's (``/usr``, ``/etc``,
-  ``/lib``...; so also ``/home``, ``/root``, ``/opt``, ``/var``, ``/srv``, ``/mnt``), the
-  course repository (grader sources, master notebook, solutions, fixture submissions), the
-  grader's home, the sandbox folder and every path in ``hide`` are covered by empty
-  read-only tmpfs; the Python installation, ``tlcourse`` and the ``readonly`` paths are
-  visible read-only; the ``overlay`` folders (caches) are visible through an overlay whose
-  writes go to a throwaway layer; /tmp, /var/tmp and /dev/shm are private. The working
-  folder is a private copy of the notebook's folder. All writable places share one tmpfs
-  of ``SandboxLimits.scratch`` bytes, freed when the kernel ends.
+* a file system that starts empty and holds only ``/usr`` (with the ``/bin``, ``/lib``...
+  links), a few files of ``/etc``, a minimal ``/dev`` (null, zero, full, random,
+  urandom), its own ``/proc``, and, read-only, the Python installation, ``tlcourse`` and the
+  ``readonly`` paths. The ``overlay`` folders (caches) show read-only files the kernel may
+  add to, in its scratch. Paths in ``hide`` that lie inside any of these are covered.
+* one writable place, a tmpfs of ``SandboxLimits.scratch`` bytes (``/tmp``, with the
+  kernel's home and a working folder copied from the notebook's, without notebooks;
+  ``/dev/shm`` and ``/var/tmp`` lead there), plus the socket folder and the hand-in folder.
+* new user (without root), mount, PID, network, IPC and UTS namespaces: no network (the
+  kernel talks to nbclient through Unix sockets, ZeroMQ ``ipc``), no capabilities, no new
+  privileges; everything a student starts dies with the kernel or with the grader.
+* rlimits: address space, processes (counted in the sandbox), file size, open files,
+  optional CPU seconds and data segment; a whole-notebook time limit.
 * an environment of the grader's choosing only (``environment``, ``FIXED_ENVIRONMENT``).
-* a memory cgroup for all its processes together (when the machine has one; the tmpfs
-  scratch counts too), and a hand-in folder: the grader's ``handin`` folder is the kernel's
-  ``/tmp/handin``, where ``tlcourse.hand_in`` writes.
-* a whole-notebook time limit, and an end: when the kernel exits, is killed, or the
-  grader dies, the PID namespace ends and every process a student started is killed.
+* as root, also: its own uid from a range (no files of its own on the host), a memory
+  cgroup for all its processes together, and (in grader.grading) a size-capped hand-in
+  folder. :func:`unenforced_limits` names what is not enforced for the current user.
 
 Typical use (the kernelspec is found through ``JUPYTER_PATH``)::
 
@@ -38,10 +35,13 @@ Typical use (the kernelspec is found through ``JUPYTER_PATH``)::
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -59,29 +59,9 @@ GiB = 1 << 30
 MiB = 1 << 20
 KERNEL_NAME = "tlcourse-sandbox"
 LAUNCHER = Path(__file__).resolve().with_name("kernel_launcher.py")
-UID_BASE, UID_COUNT = 200_000, 100_000  # kernels run as a free uid in this range
+UID_BASE, UID_COUNT = 200_000, 100_000  # as root, kernels run as a free uid in this range
 HANDIN_INSIDE = "/tmp/handin"  # as in kernel_launcher.py
 MAX_SOCKET_PATH = 100  # sun_path holds 107 bytes; "<dir>/ipc-NNNN" must fit
-# The only top-level folders a kernel sees as they are: the operating system's.
-SYSTEM_FOLDERS = frozenset(
-    [
-        "bin",
-        "sbin",
-        "lib",
-        "lib32",
-        "lib64",
-        "libx32",
-        "usr",
-        "etc",
-        "dev",
-        "proc",
-        "sys",
-        "tmp",
-        "nix",
-        "gnu",
-    ]
-)
-
 # The kernel's environment is what the grader names (prepare_sandbox's ``environment``), on
 # top of these fixed values; nothing else of the grader's environment reaches it, so a kernel
 # starts the same whatever the caller's shell holds. NBGRADER_EXECUTION, which nbgrader sets
@@ -182,36 +162,62 @@ class BoundedKernelClient(AsyncKernelClient):
         return context
 
 
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot run on this machine; the message says what to install or change."""
+
+
+@functools.cache
+def bubblewrap() -> str:
+    """The ``bwrap`` program, checked once: it must exist and make its namespaces here."""
+    path = shutil.which("bwrap")
+    if path is None:
+        raise SandboxUnavailable(
+            "the sandbox needs bubblewrap (bwrap), which is not installed: "
+            "`sudo apt install bubblewrap` (Debian, Ubuntu) or `sudo dnf install bubblewrap` "
+            "(Fedora, RHEL)"
+        )
+    probe = [path, "--unshare-all", "--ro-bind", "/", "/", "true"]
+    if os.geteuid() != 0:
+        probe[1:1] = ["--unshare-user", "--disable-userns"]
+    result = subprocess.run(probe, check=False, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SandboxUnavailable(
+            f"bubblewrap cannot make its namespaces here ({result.stderr.strip()}): allow "
+            "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 or "
+            "user.max_user_namespaces > 0; on Ubuntu 24.04 also an AppArmor profile for "
+            "bwrap), or run the grader as root"
+        )
+    return path
+
+
+def unenforced_limits() -> list[str]:
+    """The limits the sandbox cannot enforce for this user on this machine."""
+    if os.geteuid() == 0:
+        with open("/proc/self/mounts") as mounts:
+            types = [(line.split()[2], line.split()[3]) for line in mounts]
+        if any(t == "cgroup2" or (t == "cgroup" and "memory" in o) for t, o in types):
+            return []
+        return ["--memory-gib for all of a kernel's processes together (no memory cgroup)"]
+    return [
+        (
+            "--memory-gib for all of a kernel's processes together (a memory cgroup needs "
+            "root; each process is still held to its address-space cap)"
+        ),
+        "the size of the hand-in folder (a tmpfs needs root; each file is still held to 1 GiB)",
+    ]
+
+
 def mount_tmpfs(folder: Path, options: str) -> None:
     """Mount a tmpfs with ``options`` (e.g. ``size=256m``) on ``folder`` (root only)."""
-    from .kernel_launcher import MS_NODEV, MS_NOSUID, mount
-
-    mount("tmpfs", str(folder), "tmpfs", MS_NOSUID | MS_NODEV, options)
+    libc = ctypes.CDLL(None, use_errno=True)
+    flags = 2 | 4  # MS_NOSUID | MS_NODEV
+    if libc.mount(b"tmpfs", str(folder).encode(), b"tmpfs", flags, options.encode()) != 0:
+        raise OSError(ctypes.get_errno(), f"mount tmpfs on {folder}")
 
 
 def umount(folder: Path) -> None:
     """Unmount ``folder`` (lazily: nothing may still use it)."""
-    import ctypes
-
     ctypes.CDLL(None, use_errno=True).umount2(str(folder).encode(), 2)  # MNT_DETACH
-
-
-def default_hidden() -> list[Path]:
-    """Paths no student code may see: every top-level folder but the system's, the
-    repository and the grader's home. What the kernel needs there (Python, ``tlcourse``,
-    the data) is shown again read-only by :func:`default_readonly`.
-
-    An allow-list, not a deny-list: a copy of the course elsewhere on the machine (another
-    clone, a backup, last year's gradebook) stays out of sight without being named.
-    """
-    hidden = [REPO]
-    home = Path.home().resolve()
-    if home != Path("/"):
-        hidden.append(home)
-    for entry in sorted(os.scandir("/"), key=lambda e: e.name):
-        if entry.name not in SYSTEM_FOLDERS and entry.is_dir(follow_symlinks=False):
-            hidden.append(Path(entry.path))
-    return hidden
 
 
 def default_readonly() -> list[Path]:
@@ -240,9 +246,9 @@ def prepare_sandbox(
 ) -> Sandbox:
     """Write the sandbox's kernelspec and launcher settings; return how to select them.
 
-    ``hide``: extra paths to cover (the course folder with the gradebook, other
-    submissions, the output folder). ``readonly``: extra paths to show read-only, even
-    inside hidden ones. ``overlay``: cache folders shown with a throwaway write layer (they
+    Nothing is visible unless named: ``readonly``: paths to show read-only (beside Python and
+    ``tlcourse``). ``hide``: paths to cover where they lie inside a shown path (the grader's
+    part of a cache). ``overlay``: cache folders shown with a throwaway write layer (they
     must be filled before grading: the kernel has no network). ``uid``: a fixed uid instead
     of a free one from a range. ``folder`` must be short (Unix socket paths); default: a
     new /tmp folder. ``handin``: a host folder that the notebook hands objects in to
@@ -250,15 +256,13 @@ def prepare_sandbox(
     kernel's environment variables (see ``FIXED_ENVIRONMENT``). ``preload``: Python code the
     kernel process runs before it serves (imports, references), errors ignored.
     """
-    if os.geteuid() != 0:
-        raise PermissionError("the sandbox needs root (namespaces, mounts, setuid)")
+    bwrap = bubblewrap()
     folder = Path(folder or tempfile.mkdtemp(prefix="tlsbx-")).resolve()
     runtime = folder / "run"
     if len(str(runtime / "ipc-9999")) > MAX_SOCKET_PATH:
         raise ValueError(f"sandbox folder {folder} is too long for Unix socket paths")
     kernels = folder / "kernels" / kernel_name
-    for path in (folder / "box", kernels):
-        path.mkdir(parents=True, exist_ok=True)
+    kernels.mkdir(parents=True, exist_ok=True)
     runtime.mkdir(exist_ok=True)
     # Every kernel creates its sockets here, as its own uid: sticky (no one removes another
     # kernel's socket), not listable. Sockets are made with umask 077 (only root connects).
@@ -267,16 +271,16 @@ def prepare_sandbox(
 
     settings = {
         "python": sys.executable,
+        "bwrap": bwrap,
         "uid": uid,
         "uid_base": UID_BASE,
         "uid_count": UID_COUNT,
         "limits": asdict(limits),
         "scratch_bytes": limits.scratch,
-        "hide": [str(p) for p in [*default_hidden(), folder, *hide]],
+        "hide": [str(p) for p in [folder, *hide]],
         "readonly": [str(p) for p in [*default_readonly(), *readonly]],
         "overlay": [str(p) for p in overlay],
         "runtime_dir": str(runtime),
-        "box": str(folder / "box"),
         "passed_on": list(PASSED_ON),
         "env_set": {
             **FIXED_ENVIRONMENT,
