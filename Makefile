@@ -28,8 +28,8 @@ grade-example: $(VENV)/installed  ## grade the example class into build/example_
 	$(PY) -m tests.submissions.build build/example_class
 	$(PY) -m grader grade build/example_class --out build/example_grades --cell-timeout 30
 
-figures: $(VENV)/installed      ## redraw every diagram in assets/
-	$(PY) -m tlcourse.figures
+figures: $(VENV)/installed      ## redraw every diagram inside the notebooks
+	$(PY) -m course_tools.notebooks figures
 
 release: $(VENV)/installed      ## regenerate labs/ and solutions/ from the master notebook
 	$(PY) -m grader release
@@ -37,8 +37,8 @@ release: $(VENV)/installed      ## regenerate labs/ and solutions/ from the mast
 clean-notebooks: $(VENV)/installed  ## strip outputs, normalise JSON, write Colab buttons
 	$(PY) -m course_tools.notebooks clean
 
-slides: $(VENV)/installed       ## render every lecture to a reveal.js deck in build/slides/
-	$(PY) -m course_tools.notebooks slides
+slides: $(VENV)/installed       ## run every lecture, write offline reveal.js decks to build/slides/
+	$(PY) -m course_tools.slides
 
 lint: $(VENV)/installed         ## what CI checks besides the tests
 	$(PY) -m ruff check .

@@ -1,7 +1,8 @@
-"""Keep the committed notebooks clean: no outputs, normalised JSON, right Colab buttons, slides.
+"""Keep the committed notebooks clean: no outputs, normalised JSON, right Colab buttons, slide
+metadata, diagrams drawn by the course's code (decks: course_tools.slides).
 
     python -m course_tools.notebooks clean [--check]  # outputs, JSON, Colab buttons, slides
-    python -m course_tools.notebooks slides           # reveal.js decks of the lectures in build/
+    python -m course_tools.notebooks figures          # redraw the diagrams inside the notebooks
 
 The Colab buttons are written from one setting: ``[tool.tlcourse] repository`` in
 pyproject.toml (the repository's GitHub ``owner/name``).
@@ -10,8 +11,8 @@ pyproject.toml (the repository's GitHub ``owner/name``).
 from __future__ import annotations
 
 import argparse
+import base64
 import re
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -27,6 +28,12 @@ BUTTON = re.compile(
 )
 COLAB_INSTALL = re.compile(r"# On Colab: install.*?importlib\.invalidate_caches\(\)\n", re.DOTALL)
 VOLATILE_METADATA = ("execution", "collapsed", "scrolled", "ExecuteTime")
+# A diagram in a markdown cell: ``![alt](figure:NAME)`` as written, then the PNG itself as
+# the image's address, with NAME as its title, once ``figures`` has drawn it.
+FIGURE = re.compile(
+    r"!\[(?P<alt>[^\]]*)\]\((?:figure:(?P<new>[\w-]+)"
+    r'|data:image/png;base64,[A-Za-z0-9+/=]+ "(?P<drawn>[\w-]+)")\)'
+)
 
 
 def repository() -> str:
@@ -110,6 +117,39 @@ def set_slide_types(nb) -> None:
         cell.metadata["slideshow"] = {"slide_type": kind}
 
 
+def embed_figures(nb, draw) -> list[str]:
+    """Put ``draw(name)`` (PNG bytes) into every diagram reference of ``nb``'s markdown
+    cells; return the names used."""
+    used = []
+
+    def embedded(match: re.Match) -> str:
+        name = match["new"] or match["drawn"]
+        used.append(name)
+        data = base64.b64encode(draw(name)).decode()
+        return f'![{match["alt"]}](data:image/png;base64,{data} "{name}")'
+
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = FIGURE.sub(embedded, cell.source)
+    return used
+
+
+def figures(paths: list[Path]) -> list[Path]:
+    """Redraw every diagram inside the notebooks at ``paths``; return the changed ones."""
+    from tlcourse.figures import png
+
+    drawn: dict[str, bytes] = {}
+    changed = []
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        embed_figures(nb, lambda name: drawn.setdefault(name, png(name)))
+        text = normalised(nb)
+        if text != path.read_text(encoding="utf-8"):
+            path.write_text(text, encoding="utf-8")
+            changed.append(path)
+    return changed
+
+
 def normalised(nb) -> str:
     return nbformat.writes(nb) + "\n"
 
@@ -142,42 +182,20 @@ def apply(paths: list[Path], check: bool) -> int:
     return 1 if check and dirty else 0
 
 
-def slides(out: Path) -> list[Path]:
-    """Render each lecture to a reveal.js deck in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    lectures = sorted((REPO / "notebooks").glob("*.ipynb"))
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jupyter",
-            "nbconvert",
-            "--to",
-            "slides",
-            "--output-dir",
-            str(out),
-            *map(str, lectures),
-        ],
-        check=True,
-    )
-    return sorted(out.glob("*.slides.html"))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_tools.notebooks")
-    parser.add_argument("command", choices=["clean", "slides"])
+    parser.add_argument("command", choices=["clean", "figures"])
     parser.add_argument("paths", nargs="*", type=Path, help="notebooks (default: all)")
     parser.add_argument("--check", action="store_true", help="only report, exit 1 if dirty")
-    parser.add_argument("--out", type=Path, default=REPO / "build" / "slides")
     args = parser.parse_intermixed_args(argv)
-    if args.command == "slides":
-        for deck in slides(args.out):
-            print(f"wrote {deck}")
-        return 0
     paths = []
     for given in args.paths:
         paths += sorted(given.resolve().rglob("*.ipynb")) if given.is_dir() else [given.resolve()]
     paths = [p for p in paths if p.suffix == ".ipynb"] or course_notebooks()
+    if args.command == "figures":
+        for path in figures(paths):
+            print(f"redrew the diagrams of {path.relative_to(REPO)}")
+        return 0
     return apply(paths, args.check)
 
 

@@ -100,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"grader: {error}", file=sys.stderr)
             return 2
         return 0
+    named = {"SUBMISSIONS": args.submissions, "--holdout": args.holdout, "--roster": args.roster}
+    for name, path in named.items():
+        if path is not None and not path.exists():  # before TensorFlow is imported (seconds)
+            print(f"grader: {name} {path} does not exist: check the path", file=sys.stderr)
+            return 2
     from .collect import CollectError
     from .records import GRADER_PROBLEM
     from .run import grade

@@ -1,7 +1,7 @@
 """The student bundle: what students get, written to a folder.
 
 ``python -m grader bundle OUT [--with-solutions]`` copies the lectures (notebooks/), the lab
-(labs/), the diagrams (assets/) and the helper package (tlcourse/), and writes a
+(labs/, whose diagrams are inside the notebooks) and the helper package (tlcourse/), and writes a
 pyproject.toml that installs tlcourse alone, a requirements.txt without the grader's pins and
 a README for students. The grader, the tests and the master notebook never go in;
 solutions/ only with ``--with-solutions`` (after the deadline).
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .config import ASSIGNMENT, REPO
 
-STUDENT_FOLDERS = ("notebooks", "labs", "assets", "tlcourse")
+STUDENT_FOLDERS = ("notebooks", "labs", "tlcourse")
 GRADER_ONLY = {"nbgrader", "nbclient", "pytest", "ruff"}  # pins students do not need
 CLUTTER = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".*")
 

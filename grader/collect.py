@@ -18,8 +18,14 @@ from .master import ASSIGNMENT, load_master
 STUDENT_ID = re.compile(r"^[A-Za-z0-9_.@-]+$")
 
 
+GIVE = (
+    "give a folder of <student_id>.ipynb notebooks, nbgrader's submitted/ folder "
+    "(submitted/<student_id>/cats_vs_dogs/*.ipynb), or an LMS's ZIP of notebooks"
+)
+
+
 class CollectError(Exception):
-    """The submissions cannot be collected at all; the message says why."""
+    """The submissions cannot be collected at all; the message says why and what to give."""
 
 
 @dataclass
@@ -43,14 +49,14 @@ def collect(
     submissions = Path(submissions)
     if submissions.suffix.lower() == ".zip":
         if not submissions.is_file():
-            raise CollectError(f"{submissions} is not a file")
+            raise CollectError(f"{submissions} is not a file: {GIVE}")
         found = lms.collect_zip(submissions, into, roster, name_regexp, log)
     else:
         found = find_submissions(submissions)
         for sub in found:
             sub.student_id = roster and roster.resolve(sub.student_id) or sub.student_id
     if not found:
-        raise CollectError(f"no submissions found in {submissions}")
+        raise CollectError(f"no submissions found in {submissions}: {GIVE}")
     return found
 
 
@@ -58,7 +64,7 @@ def find_submissions(folder: Path) -> list[Submission]:
     """Student notebooks in ``folder``: ``<id>.ipynb`` files or ``submitted/<id>/cats_vs_dogs/``."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise CollectError(f"{folder} is not a folder of submissions")
+        raise CollectError(f"{folder} is not a folder: {GIVE}")
     found: dict[str, Submission] = {}
     nested = folder / "submitted" if (folder / "submitted").is_dir() else folder
     for student_dir in sorted(p for p in nested.iterdir() if p.is_dir()):

@@ -6,6 +6,7 @@ import os
 import sysconfig
 from pathlib import Path
 
+import nbgrader
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (
     CheckCellMetadata,
@@ -22,7 +23,17 @@ from nbgrader.preprocessors import (
 from traitlets.config import Config
 
 from .master import ASSIGNMENT, MASTER, REPO, load_master
-from .preprocessors import ClearHiddenTestsInTestCells, HideTestCode, RefuseNbgraderAutograde
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+NBGRADER_TEMPLATES = (
+    Path(nbgrader.__file__).resolve().parent / "server_extensions" / "formgrader" / "templates"
+)
+from .preprocessors import (
+    ClearHiddenTestsInTestCells,
+    HideTestCode,
+    NameParts,
+    RefuseNbgraderAutograde,
+)
 
 __all__ = ["ASSIGNMENT", "MASTER", "REPO", "course_config", "repository_config"]
 COURSE_ID = "transfer-learning"
@@ -85,9 +96,15 @@ def course_config(root: Path, db_path: Path | None = None) -> Config:
         GetGrades,
         ClearHiddenTestsInTestCells,
         HideTestCode,
+        NameParts,
         CSSHTMLHeaderPreprocessor,
     ]
     c.HideTestCode.hidden_lines = list(load_master().hidden_lines)
+    c.NameParts.part_titles = load_master().part_titles
+    # nbgrader's feedback page, with a summary naming each part (grader/templates/).
+    c.HTMLExporter.template_name = "lab_feedback"
+    c.HTMLExporter.template_file = "summary.html.j2"
+    c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(NBGRADER_TEMPLATES)]
     # The published solution: solutions kept, hidden tests removed, nothing executed.
     c.GenerateSolution.preprocessors = [
         IncludeHeaderFooter,

@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "cats_vs_dogs"
 MASTER = REPO / "grader" / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
+PART_HEADING = re.compile(r"## (Part [A-Z])\b.*?\*\*(.+?)\.?\*\*", re.DOTALL)
 SHORTEST_HIDDEN_LINE = 12  # shorter lines (``else:``, ``import os``) are too common to hide
 
 
@@ -39,6 +40,7 @@ class Master:
     tests: tuple[TestCell, ...]
     settings: str  # the source of the ``*_setting`` cells the tests read (FINE_TUNE_FROM)
     hidden_lines: tuple[str, ...]  # code lines of the hidden tests, to keep out of feedback
+    part_titles: dict[str, str]  # part_c -> "Part C: Build the full model" (its heading)
 
     @property
     def title(self) -> str:
@@ -82,8 +84,11 @@ def load_master(path: Path = MASTER) -> Master:
     """Read the master notebook at ``path`` (once per process)."""
     data = Path(path).read_bytes()
     nb = nbformat.reads(data.decode("utf-8"), as_version=4)
-    tests, settings = [], []
+    tests, settings, titles = [], [], {}
     for cell in nb.cells:
+        heading = PART_HEADING.match(cell.source) if cell.cell_type == "markdown" else None
+        if heading:  # "## Part C (2 points)" and its first bold sentence
+            titles[heading[1].lower().replace(" ", "_")] = f"{heading[1]}: {heading[2]}"
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("grade"):
             tests.append(TestCell(meta["grade_id"], float(meta["points"]), cell.source))
@@ -96,4 +101,5 @@ def load_master(path: Path = MASTER) -> Master:
         tests=tuple(tests),
         settings="\n".join(settings),
         hidden_lines=tuple(hidden_test_lines([cell.source for cell in nb.cells])),
+        part_titles=titles,
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade
-from traitlets import Integer, List, Unicode
+from traitlets import Dict, Integer, List, Unicode
 
 HANDIN_FILE = re.compile(r"^[a-z][a-z0-9_]{0,40}\.(keras|json)$")  # as tlcourse.handin writes
 
@@ -159,6 +159,31 @@ class ClearHiddenTestsInTestCells(ClearHiddenTests):
         if not is_grade(cell):
             return cell, resources
         return super().preprocess_cell(cell, resources, index)
+
+
+class NameParts(NbGraderPreprocessor):
+    """For the feedback's summary: each test cell's part (``part_title``, from the master's
+    headings) and, when it lost points, the one line that says why (``reason``: its first
+    error, else the first line it printed). Runs after HideTestCode: nothing hidden shows."""
+
+    part_titles = Dict(Unicode(), help="grade id's part (part_c) -> title").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        if not is_grade(cell):
+            return cell, resources
+        meta = cell.metadata.nbgrader
+        part = "_".join(meta["grade_id"].split("_")[:2])
+        meta["part_title"] = self.part_titles.get(part, meta["grade_id"])
+        meta["reason"] = ""
+        if float(meta.get("score") or 0) < float(meta["points"]):
+            errors = [o for o in cell.outputs if o.output_type == "error"]
+            printed = "".join(o.text for o in cell.outputs if o.output_type == "stream")
+            if errors:
+                text = errors[0].evalue.strip() or errors[0].ename
+            else:
+                text = printed.strip()
+            meta["reason"] = (text.splitlines() or [""])[0][:300]
+        return cell, resources
 
 
 class HideTestCode(NbGraderPreprocessor):

@@ -60,7 +60,6 @@ def bundle_with_solutions(tmp_path_factory) -> Path:
 def test_bundle_holds_what_students_need_and_nothing_else(bundle):
     assert sorted(p.name for p in bundle.iterdir()) == [
         "README.md",
-        "assets",
         "labs",
         "notebooks",
         "pyproject.toml",

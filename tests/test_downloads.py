@@ -1,10 +1,16 @@
-"""Offline mirror and download errors."""
+"""Downloads: the offline mirror, the online path (against a local server) and their errors."""
 
+import functools
+import http.server
+import shutil
+import threading
+import zipfile
 from pathlib import Path
 
 import keras
 import pytest
 
+from tests.conftest import run_as_user, user_environment
 from tlcourse import downloads
 from tlcourse.downloads import CourseDataError, fetch, seed_keras_cache
 
@@ -70,3 +76,51 @@ def test_cache_dir_follows_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "c"))
     assert downloads.cache_dir() == Path(tmp_path / "c")
     assert (tmp_path / "c").is_dir()
+
+
+@pytest.fixture
+def download_server(tmp_path, offline_mirror):
+    """A local HTTP server with storage.googleapis.com's paths: the photos' zip (a few photos
+    of the mirror per folder, laid out as the official zip) and the MobileNetV2 weights."""
+    root = tmp_path / "server"
+    archive = root / "mledu-datasets" / "cats_and_dogs_filtered.zip"
+    archive.parent.mkdir(parents=True)
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for split in ("train", "validation"):
+            for label in ("cats", "dogs"):
+                folder = offline_mirror / "cats_and_dogs_filtered" / split / label
+                for photo in sorted(folder.iterdir())[:3]:
+                    zipped.write(photo, f"cats_and_dogs_filtered/{split}/{label}/{photo.name}")
+    models = root / "tensorflow" / "keras-applications" / "mobilenet_v2"
+    models.mkdir(parents=True)
+    shutil.copyfile(offline_mirror / "keras" / "models" / WEIGHTS, models / WEIGHTS)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def test_the_online_path_downloads_extracts_and_loads(download_server, tmp_path):
+    """What a student online runs: the zip downloaded and extracted by keras.utils.get_file
+    (whatever folder this Keras extracts into), the weights into Keras' cache, where
+    keras.applications finds them; in a new home, without the offline mirror."""
+    check = """
+import keras, tlcourse
+counts = [tlcourse.class_counts(tlcourse.split_dir(split)) for split in ("train", "validation")]
+print("COUNTS", *counts)
+print("WEIGHTS", tlcourse.mobilenet_v2_weights().parent)
+base = keras.applications.MobileNetV2(input_shape=(224, 224, 3), include_top=False, weights="imagenet")
+print("SHAPE", base.output_shape)
+"""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = user_environment(home, COURSE_DOWNLOAD_BASE=download_server)
+    run = run_as_user(["-c", check], env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    said = dict(line.split(" ", 1) for line in run.stdout.splitlines() if line[:1].isupper())
+    assert said["COUNTS"] == "{'cats': 3, 'dogs': 3} {'cats': 3, 'dogs': 3}"
+    assert Path(said["WEIGHTS"]) == home / ".keras" / "models"
+    assert said["SHAPE"] == "(None, 7, 7, 1280)"

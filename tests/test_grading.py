@@ -115,6 +115,23 @@ def test_feedback_shows_no_hidden_test_code(graded):
         assert not leaked, f"{student}: hidden test code in feedback: {leaked[:2]}"
 
 
+def test_feedback_names_each_part_and_why_it_lost_points(graded, offline_mirror):
+    out, _ = graded
+    solution, untouched = feedback_text(out, "solution"), feedback_text(out, "untouched")
+    assert "cats_vs_dogs: 10 of 10 points" in solution
+    assert "Part A: Look at the data: 1 / 1\n" in solution
+    assert "Part F: Fine-tune the top blocks: 1 / 1\n" in solution
+    assert "cats_vs_dogs: 0 of 10 points" in untouched
+    summary = untouched[untouched.index("0 of 10 points") :][:2000]
+    for title in ("Part A: Look at the data", "Part C: Build the full model", "Part E: Evaluate"):
+        line = next(line for line in summary.splitlines() if line.strip().startswith(title))
+        assert " / " in line and " — " in line and len(line.split(" — ")[1]) > 10, line
+    # Nothing of the grading machine: the setup line names the mirror's variable, not its path.
+    for text in (solution, untouched):
+        assert str(offline_mirror) not in text and "Test cell (Score" not in text
+    assert solution.count("tensorflow: ") == 1
+
+
 def test_grading_again_keeps_both_students(graded, tmp_path):
     out, _ = graded
     folder = tmp_path / "subs"
@@ -128,14 +145,33 @@ def test_grading_again_keeps_both_students(graded, tmp_path):
 
 def test_missing_submissions_folder_and_bad_holdout_are_explained(tmp_path, offline_mirror):
     run = grade(tmp_path / "nowhere", tmp_path / "out")
-    assert run.returncode == 2 and "is not a folder of submissions" in run.stderr
-    assert "Traceback" not in run.stderr
+    assert run.returncode == 2, run.stderr
+    assert (
+        run.stderr == f"grader: SUBMISSIONS {tmp_path / 'nowhere'} does not exist: check the path\n"
+    )
+    (tmp_path / "empty").mkdir()
+    run = grade(tmp_path / "empty", tmp_path / "out")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.startswith(f"grader: no submissions found in {tmp_path / 'empty'}: give a")
+    assert "<student_id>.ipynb" in run.stderr and "ZIP" in run.stderr
     (tmp_path / "subs").mkdir()
     (tmp_path / "subs" / "a.ipynb").write_text("{}")
     (tmp_path / "holdout").mkdir()
     run = grade(tmp_path / "subs", tmp_path / "out", "--holdout", tmp_path / "holdout")
     assert run.returncode == 2 and "missing: cats, dogs" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_wrong_path_is_reported_before_tensorflow_is_imported(tmp_path):
+    """The answer comes at once, without TensorFlow's start-up lines."""
+    check = (
+        "import sys\nfrom grader.__main__ import main\n"
+        f"code = main(['grade', {str(tmp_path / 'nowhere')!r}, '--out', {str(tmp_path / 'o')!r}])\n"
+        "print(code, 'tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    run = run_as_user(["-c", check])
+    assert run.stdout.split() == ["2", "False", "False"], run.stdout + run.stderr
+    assert run.stderr.count("\n") == 1  # the message alone
 
 
 def test_nbgrader_layout_is_accepted(tmp_path, offline_mirror):

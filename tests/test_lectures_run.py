@@ -1,38 +1,59 @@
-"""Every lecture notebook runs top to bottom offline; every diagram it shows exists.
+"""Every lecture notebook runs top to bottom offline, opened alone; every diagram it shows is
+inside it, drawn by the course's own code.
 
 The execution test is slow (it runs the notebooks on the real photos): ``pytest -m slow``.
-Each notebook's wall time is printed in the summary at the end of the run.
+Each notebook is copied alone into an empty folder first, as Colab or a downloaded copy
+opens it. Each notebook's wall time is printed in the summary at the end of the run.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+import os
 import re
+import shutil
+import subprocess
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import nbclient
 import nbformat
+import numpy as np
 import pytest
 
-from tlcourse.figures import ASSETS, build_all
+from course_tools import slides
+from course_tools.notebooks import FIGURE, course_notebooks, figures
+from tests.conftest import SESSION_DIR
+from tlcourse.figures import registry
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-ASSET_LINK = re.compile(r"\.\./assets/([\w.-]+\.png)")
+IMAGE = re.compile(r"!\[[^\]]*\]\((?P<markdown>[^ )]+)|<img [^>]*src=\"(?P<html>[^\"]+)\"")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+EXECUTED = SESSION_DIR / "executed"  # the lectures as the run test left them, for the decks
+DECK_LECTURE = "02_lenet5.ipynb"  # a short lecture with a diagram
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.name for path in NOTEBOOKS])
-def test_notebook_runs(path: Path, offline_mirror: Path, report) -> None:
-    """Execute the notebook in a python3 kernel from notebooks/; report the failing cell."""
-    nb = nbformat.read(path, as_version=4)
+def test_notebook_runs_alone(path: Path, offline_mirror: Path, report, tmp_path: Path) -> None:
+    """Execute the notebook alone in an empty folder, in a python3 kernel; report the
+    failing cell."""
+    alone = tmp_path / path.name
+    shutil.copyfile(path, alone)
+    nb = nbformat.read(alone, as_version=4)
     client = nbclient.NotebookClient(
-        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
+        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
     start = time.perf_counter()
     try:
         client.execute()
+        EXECUTED.mkdir(exist_ok=True)
+        nbformat.write(nb, EXECUTED / path.name)
     except nbclient.exceptions.CellExecutionError as error:
         index = next(
             (
@@ -48,22 +69,114 @@ def test_notebook_runs(path: Path, offline_mirror: Path, report) -> None:
         report(f"{time.perf_counter() - start:7.1f} s  lecture {path.name}")
 
 
-def test_referenced_assets_exist() -> None:
-    """Every ../assets/X.png a notebook shows is in assets/."""
-    missing = {}
-    for path in NOTEBOOKS:
-        text = path.read_text(encoding="utf-8")
-        absent = [name for name in ASSET_LINK.findall(text) if not (ASSETS / name).is_file()]
-        if absent:
-            missing[path.name] = absent
-    assert not missing, f"diagrams shown but not in assets/: {missing}"
+@pytest.mark.parametrize("path", course_notebooks(), ids=lambda p: p.name)
+def test_every_image_is_inside_the_notebook_or_on_the_web(path: Path) -> None:
+    """No image needs a file beside the notebook: diagrams are PNG data, and the one web
+    image is the Colab badge."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert "Image(" not in cell.source, f"{path.name}: an image read from a file"
+            continue
+        for match in IMAGE.finditer(cell.source):
+            address = match["markdown"] or match["html"]
+            if address.startswith("https://"):
+                continue
+            assert address.startswith("data:image/png;base64,"), f"{path.name}: {address[:60]}"
+            assert base64.b64decode(address.split(",", 1)[1]).startswith(PNG_SIGNATURE)
 
 
-def test_figures_rebuild_assets(tmp_path: Path) -> None:
-    """``python -m tlcourse.figures`` draws exactly the PNGs that assets/ holds."""
-    built = {path.name for path in build_all(tmp_path)}
-    committed = {path.name for path in ASSETS.glob("*.png")}
-    assert built == committed, (
-        f"not drawn by tlcourse.figures: {sorted(committed - built)}; "
-        f"drawn but missing from assets/: {sorted(built - committed)}"
+def test_the_diagrams_are_those_the_course_code_draws(tmp_path: Path) -> None:
+    """``make figures`` on copies of the notebooks changes nothing, and every figure the
+    course can draw is shown somewhere."""
+    copies = []
+    for path in course_notebooks():
+        copies.append(tmp_path / f"{len(copies)}-{path.name}")
+        shutil.copyfile(path, copies[-1])
+    assert figures(copies) == [], "run `make figures`: a diagram differs from its code"
+    shown = set()
+    for path in copies:
+        for cell in nbformat.read(path, as_version=4).cells:
+            shown |= {m["drawn"] or m["new"] for m in FIGURE.finditer(cell.source)}
+    assert shown == set(registry()), f"drawn but never shown: {set(registry()) - shown}"
+
+
+class SectionFinder(HTMLParser):
+    """Where (horizontal, vertical index) the first diagram of a reveal.js deck is."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth, self.h, self.v, self.found = 0, -1, -1, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "section":
+            self.depth += 1
+            if self.depth == 1:
+                self.h, self.v = self.h + 1, -1
+            elif self.depth == 2:
+                self.v += 1
+        source = dict(attrs).get("src", "")
+        if tag == "img" and source.startswith("data:image/png") and self.found is None:
+            self.found = (self.h, max(self.v, 0), source)
+
+    def handle_endtag(self, tag):
+        if tag == "section":
+            self.depth -= 1
+
+
+def browse(deck: Path, hash_: str, tmp_path: Path, name: str) -> tuple[str, np.ndarray]:
+    """Chromium, headless and with no network at all, on ``deck#hash_``: (DOM, screenshot)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        problem = "Debian's chromium is not installed (apt install chromium)"
+        pytest.fail(problem) if os.environ.get("CI") else pytest.skip(problem)
+    offline = ["unshare", "--net"] if os.geteuid() == 0 else []
+    common = [*offline, chromium, "--headless", "--no-sandbox", "--disable-gpu"]
+    common += ["--window-size=1280,900", "--virtual-time-budget=4000", f"{deck.as_uri()}{hash_}"]
+    dom = subprocess.run(
+        [*common[:-1], "--dump-dom", common[-1]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    shot = tmp_path / f"{name}.png"
+    subprocess.run(
+        [*common[:-1], f"--screenshot={shot}", common[-1]],
+        capture_output=True,
+        timeout=120,
+        check=True,
     )
+    return dom, plt.imread(shot)
+
+
+@pytest.mark.slow
+def test_a_deck_works_offline_and_shows_its_diagram(tmp_path: Path) -> None:
+    """A lecture's deck, opened in a real browser with no network: reveal.js starts, and the
+    slide with the diagram shows it (the same slide with the diagram blanked looks different)."""
+    lecture = NOTEBOOK_DIR / DECK_LECTURE
+    saved = EXECUTED / DECK_LECTURE
+    nb = nbformat.read(saved, as_version=4) if saved.exists() else slides.executed(lecture)
+    assert any(cell.get("outputs") for cell in nb.cells if cell.cell_type == "code")
+    html = slides.deck(nb, lecture.stem)
+    finder = SectionFinder()
+    finder.feed(html)
+    assert finder.found, "the deck has no diagram"
+    h, v, diagram = finder.found
+    blank = base64.b64encode(blank_png()).decode()
+    decks = {"deck": html, "blanked": html.replace(diagram, f"data:image/png;base64,{blank}")}
+    shots = {}
+    for name, text in decks.items():
+        path = tmp_path / f"{name}.html"
+        path.write_text(text, encoding="utf-8")
+        dom, shots[name] = browse(path, f"#/{h}/{v}", tmp_path, name)
+        assert re.search(r'<div class="reveal [^"]*\bready\b', dom), "reveal.js did not start"
+    changed = np.abs(shots["deck"] - shots["blanked"]).max(axis=-1) > 0.1
+    assert changed.mean() > 0.01, "the diagram's slide looks the same without it"
+
+
+def blank_png() -> bytes:
+    """A 1x1 white PNG."""
+    buffer = io.BytesIO()
+    plt.imsave(buffer, np.ones((1, 1, 3)), format="png")
+    return buffer.getvalue()

@@ -9,6 +9,10 @@ mirror, the file is served from that folder and nothing touches the network::
         keras/models/<weights file>.h5
         cats_and_dogs_filtered/{train,validation}/{cats,dogs}/*.jpg
         holdout/{cats,dogs}/*.jpg
+
+``COURSE_DOWNLOAD_BASE`` (say ``http://cache.campus:8080``) downloads from a server that
+mirrors the paths of storage.googleapis.com instead; the tests use it to run the online
+path against a local server.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from pathlib import Path
 
 OFFLINE_ENV = "COURSE_OFFLINE_DIR"
 CACHE_ENV = "COURSE_CACHE_DIR"
+# A server that mirrors the official host's paths (a campus cache, the tests' local server).
+BASE_ENV = "COURSE_DOWNLOAD_BASE"
+OFFICIAL_HOST = "https://storage.googleapis.com"
 # The pretrained weights the lab uses: MobileNetV2 (alpha 1.0, 224 px) without its top, under
 # the name and address keras.applications uses, so both share one copy in Keras' cache.
 WEIGHTS_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
@@ -75,18 +82,35 @@ def fetch(
             f"Put a copy of {origin} there (unpacked if it is an archive), "
             f"or unset {OFFLINE_ENV} to download it."
         )
+    return download(fname, origin, cache_subdir=cache_subdir, extract=extract)
+
+
+def download(
+    fname: str, origin: str, *, cache_subdir: str = "datasets", extract: bool = False
+) -> Path:
+    """``keras.utils.get_file``: ``fname`` from ``origin`` (or ``$COURSE_DOWNLOAD_BASE``),
+    downloaded once into Keras' cache; a failure says what to do."""
     import keras
 
+    url = download_url(origin)
     try:
         return Path(
-            keras.utils.get_file(fname, origin=origin, cache_subdir=cache_subdir, extract=extract)
+            keras.utils.get_file(fname, origin=url, cache_subdir=cache_subdir, extract=extract)
         )
     except Exception as error:  # urllib, HTTP and archive errors all mean the same here
         raise CourseDataError(
-            f"Could not download {fname} from {origin} ({error}). Check the internet "
+            f"Could not download {fname} from {url} ({error}). Check the internet "
             f"connection, or download it by hand into a folder laid out like the course's "
             f"offline mirror and set {OFFLINE_ENV} to that folder."
         ) from error
+
+
+def download_url(origin: str) -> str:
+    """``origin``, or the same path on ``$COURSE_DOWNLOAD_BASE`` when that is set."""
+    base = os.environ.get(BASE_ENV, "").strip().rstrip("/")
+    if base and origin.startswith(OFFICIAL_HOST + "/"):
+        return base + origin[len(OFFICIAL_HOST) :]
+    return origin
 
 
 def mobilenet_v2_weights() -> Path:
@@ -105,11 +129,17 @@ def seed_keras_cache() -> list[Path]:
     mirror = offline_dir()
     if mirror is None:
         return []
+    import contextlib
+    import io
+
     import keras
 
     placed = []
     for weights in sorted((mirror / "keras" / "models").glob("*.h5")):
-        placed.append(
-            Path(keras.utils.get_file(weights.name, origin=weights.as_uri(), cache_subdir="models"))
-        )
+        # Quietly: Keras prints "Downloading data from file:///..." (this machine's path).
+        with contextlib.redirect_stdout(io.StringIO()):
+            path = keras.utils.get_file(
+                weights.name, origin=weights.as_uri(), cache_subdir="models"
+            )
+        placed.append(Path(path))
     return placed

@@ -1,21 +1,25 @@
-"""Diagrams for the lectures, drawn with matplotlib into ``assets/``.
+"""Diagrams for the lectures, drawn with matplotlib.
 
-Every module in this package defines ``FIGURES``: a dict from a file name in ``assets/``
-to a function returning a ``matplotlib.figure.Figure``. Rebuild them all with::
-
-    python -m tlcourse.figures            # writes assets/*.png
+Every module in this package defines ``FIGURES``: a dict from a figure's name
+(``lenet5_architecture``) to a function returning a ``matplotlib.figure.Figure``. The
+lectures carry each diagram inside the notebook (a markdown image whose address is the PNG
+itself), so it shows wherever a notebook is opened alone: Colab, a downloaded copy,
+nbconvert's output, offline. Redraw them all into the notebooks with ``make figures``
+(``python -m course_tools.notebooks figures``); ``python -m tlcourse.figures DIR`` writes
+them as PNG files.
 """
 
 from __future__ import annotations
 
 import importlib
+import io
 import pkgutil
 from collections.abc import Callable
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+DPI = 110
 
 
 def registry() -> dict[str, Callable[[], Figure]]:
@@ -32,12 +36,19 @@ def registry() -> dict[str, Callable[[], Figure]]:
     return figures
 
 
-def build_all(folder: Path = ASSETS) -> list[Path]:
-    """Draw every figure into ``folder``; return the written paths."""
+def png(name: str) -> bytes:
+    """The figure called ``name``, drawn as PNG bytes (the same bytes each time)."""
+    buffer = io.BytesIO()
+    registry()[name]().savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def build_all(folder: Path) -> list[Path]:
+    """Draw every figure into ``folder`` as ``NAME.png``; return the written paths."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, draw in sorted(registry().items()):
-        path = folder / name
-        draw().savefig(path, dpi=110, metadata={"Software": None})
+    for name in sorted(registry()):
+        path = folder / f"{name}.png"
+        path.write_bytes(png(name))
         written.append(path)
     return written

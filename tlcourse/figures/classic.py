@@ -174,8 +174,8 @@ def receptive_field_figure() -> Figure:
 
 
 FIGURES = {
-    "lenet5_architecture.png": lenet5_figure,
-    "alexnet_architecture.png": alexnet_figure,
-    "vgg16_architecture.png": vgg16_figure,
-    "vgg_receptive_field.png": receptive_field_figure,
+    "lenet5_architecture": lenet5_figure,
+    "alexnet_architecture": alexnet_figure,
+    "vgg16_architecture": vgg16_figure,
+    "vgg_receptive_field": receptive_field_figure,
 }

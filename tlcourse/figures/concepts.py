@@ -197,8 +197,8 @@ def which_output_layer_figure() -> Figure:
 
 
 FIGURES = {
-    "transfer_learning_at_a_glance.png": transfer_at_a_glance_figure,
-    "network_bottom_and_top.png": bottom_and_top_figure,
-    "include_top_true_false.png": include_top_figure,
-    "which_output_layer.png": which_output_layer_figure,
+    "transfer_learning_at_a_glance": transfer_at_a_glance_figure,
+    "network_bottom_and_top": bottom_and_top_figure,
+    "include_top_true_false": include_top_figure,
+    "which_output_layer": which_output_layer_figure,
 }

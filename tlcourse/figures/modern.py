@@ -233,8 +233,8 @@ def inverted_residual() -> Figure:
 
 
 FIGURES = {
-    "residual_block.png": residual_block,
-    "inception_module.png": inception_module,
-    "depthwise_separable.png": depthwise_separable,
-    "inverted_residual.png": inverted_residual,
+    "residual_block": residual_block,
+    "inception_module": inception_module,
+    "depthwise_separable": depthwise_separable,
+    "inverted_residual": inverted_residual,
 }
