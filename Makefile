@@ -5,7 +5,7 @@ VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: lab test test-all grade-example figures release lint clean-notebooks slides
+.PHONY: lab test test-all system-packages grade-example figures release lint clean-notebooks slides
 .DEFAULT_GOAL := lab
 
 $(VENV)/installed: requirements.txt pyproject.toml
@@ -18,11 +18,16 @@ $(VENV)/installed: requirements.txt pyproject.toml
 lab: $(VENV)/installed          ## open the course in JupyterLab
 	jupyter lab
 
-test: $(VENV)/installed         ## the fast tier, about 4 min: package, sandbox, release, one real grading
+test: $(VENV)/installed system-packages  ## the fast tier, about 4 min: package, sandbox, release, one real grading
 	$(PY) -m pytest -ra -m "not slow"
 
-test-all: $(VENV)/installed     ## the slow tier: fixture class, lectures, stability, formgrader, online
+test-all: $(VENV)/installed system-packages  ## the slow tier: fixture class, lectures, stability, formgrader, online
 	$(PY) -m pytest -ra -m slow --durations=15
+
+system-packages:                ## the sandbox's bubblewrap and the deck test's chromium (apt, as root)
+	@command -v bwrap >/dev/null && command -v chromium >/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -qq bubblewrap chromium >/dev/null; } \
+	  || echo "The tests need bubblewrap and chromium: sudo apt install bubblewrap chromium"
 
 grade-example: $(VENV)/installed  ## grade the example class into build/example_grades/
 	$(PY) -m tests.submissions.build build/example_class
