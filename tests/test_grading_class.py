@@ -459,7 +459,7 @@ def dask_cluster(tmp_path):
                 subprocess.Popen(
                     [sys.executable, "-m", "dask", "worker", address, "--name", name]
                     + ["--nthreads", "1", "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"],
-                    **common,
+                    **{**common, "stderr": (tmp_path / f"{name}.log").open("wb")},
                 )
             )
         with Client(address, set_as_default=False) as client:
@@ -471,6 +471,19 @@ def dask_cluster(tmp_path):
             process.wait()
 
 
+def sandbox_lines(folder: Path) -> str:
+    """What the sandboxes of the workers said on their stderr (kept in the workers' logs)."""
+    lines = []
+    for log in sorted(folder.glob("w*.log")):
+        text = log.read_text(errors="replace")
+        lines += [
+            f"{log.stem}: {line}"
+            for line in text.splitlines()
+            if "[sandbox]" in line or "bwrap" in line
+        ]
+    return "\n".join(["", "workers' sandbox lines:", *lines[-20:]])
+
+
 def test_a_dask_cluster_gives_the_grades_of_a_serial_run(graded_class, dask_cluster, tmp_path):
     serial, _ = graded_class
     address, _ = dask_cluster
@@ -478,7 +491,7 @@ def test_a_dask_cluster_gives_the_grades_of_a_serial_run(graded_class, dask_clus
     folder = tmp_path / "subs"
     build_all(folder, names)
     run = grade(folder, tmp_path / "out", *TEST_LIMITS, "--scheduler", address)
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.returncode == 0, run.stdout + run.stderr + sandbox_lines(tmp_path)
     assert f"on the Dask cluster at {address}" in run.stdout
     assert_as_graded_serially(tmp_path / "out", serial, names)
 
