@@ -3,6 +3,8 @@
 
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
+# Colab's versions (requirements-colab.txt), for the slow tier's Colab runs.
+COLAB_VENV := $(CURDIR)/.venv-colab
 export PATH := $(VENV)/bin:$(PATH)
 
 .PHONY: lab test test-all system-packages grade-example figures release lint clean-notebooks slides
@@ -15,13 +17,20 @@ $(VENV)/installed: requirements.txt pyproject.toml
 	-git config core.hooksPath .githooks  # pre-commit: clean notebooks
 	touch $@
 
+# As the notebooks' setup cell does on Colab: the helper package over Colab's own versions.
+$(COLAB_VENV)/installed: requirements-colab.txt pyproject.toml
+	python3 -m venv $(COLAB_VENV)
+	$(COLAB_VENV)/bin/python -m pip install --quiet -r requirements-colab.txt
+	$(COLAB_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
+
 lab: $(VENV)/installed          ## open the course in JupyterLab
 	jupyter lab
 
 test: $(VENV)/installed system-packages  ## the fast tier, about 4 min: package, sandbox, release, one real grading
 	$(PY) -m pytest -ra -m "not slow"
 
-test-all: $(VENV)/installed system-packages  ## the slow tier: fixture class, lectures, stability, formgrader, online
+test-all: $(VENV)/installed $(COLAB_VENV)/installed system-packages  ## the slow tier: fixture class, lectures (also in Colab's versions), stability, online
 	$(PY) -m pytest -ra -m slow --durations=15
 
 system-packages:                ## the sandbox's bubblewrap and the deck test's chromium (apt, as root)

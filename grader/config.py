@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -56,6 +57,22 @@ STDERR_NOISE = (
 )
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow in this grader process with its file descriptor 2 sent to /dev/null:
+    since TensorFlow 2.21 its C++ start-up lines (absl, oneDNN) ignore TF_CPP_MIN_LOG_LEVEL,
+    and the grader's own output is for the instructor. An import error still raises."""
+    if "tensorflow" in sys.modules:
+        return
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def commands_on_path() -> None:
     """Put this Python environment's commands first on PATH, for this process.
 
@@ -99,8 +116,9 @@ def course_config(root: Path, db_path: Path | None = None) -> Config:
         NameParts,
         CSSHTMLHeaderPreprocessor,
     ]
-    c.HideTestCode.hidden_lines = list(load_master().hidden_lines)
-    c.NameParts.part_titles = load_master().part_titles
+    master = load_master()
+    c.HideTestCode.hidden_lines = list(master.hidden_lines)
+    c.NameParts.titles = {t.grade_id: master.part_titles[t.part] for t in master.tests}
     # nbgrader's feedback page, with a summary naming each part (grader/templates/).
     c.HTMLExporter.template_name = "lab_feedback"
     c.HTMLExporter.template_file = "summary.html.j2"

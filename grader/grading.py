@@ -312,16 +312,13 @@ def _kernels(context: GradingContext, course: Path, work: Path, handin: Path, ac
     config = course_config(course)
     config.Execute.timeout = context.limits.cell_timeout
     check_config = Config()
-    # The clean kernel runs the grader's code, not the student's: a full pass over the held-out
-    # photos must not hit a cell limit chosen for student cells.
-    check_config.NotebookClient.timeout = max(context.limits.cell_timeout, CHECK_CELL_TIMEOUT)
     data = context.data
     threads = thread_environment(context.threads)
     if not context.sandboxed:
         check_config.NotebookClient.kernel_name = "python3"
         notebook_env = {**data.notebook_environment(), **threads, "COURSE_HANDIN_DIR": str(handin)}
         checking = CheckingKernel(
-            check_config,
+            _check_timeout(check_config, context.limits),
             work / "check",
             accepted,
             env={**os.environ, **data.check_environment(), **threads},
@@ -350,9 +347,20 @@ def _kernels(context: GradingContext, course: Path, work: Path, handin: Path, ac
     config.merge(notebook.config)
     check_config.merge(clean.config)
     checking = CheckingKernel(
-        check_config, work / "check", accepted, kernel_dirs=[str(clean.folder / "kernels")]
+        _check_timeout(check_config, context.limits),
+        work / "check",
+        accepted,
+        kernel_dirs=[str(clean.folder / "kernels")],
     )
     return config, checking, notebook.activated()
+
+
+def _check_timeout(check_config: Config, limits: SandboxLimits) -> Config:
+    """The clean kernel runs the grader's code, not the student's: a full pass over the
+    held-out photos (slow when other students are graded at the same time) must not hit a
+    cell limit chosen for student cells."""
+    check_config.NotebookClient.timeout = max(limits.cell_timeout, CHECK_CELL_TIMEOUT)
+    return check_config
 
 
 def thread_environment(threads: int | None) -> dict[str, str]:

@@ -166,14 +166,13 @@ class NameParts(NbGraderPreprocessor):
     headings) and, when it lost points, the one line that says why (``reason``: its first
     error, else the first line it printed). Runs after HideTestCode: nothing hidden shows."""
 
-    part_titles = Dict(Unicode(), help="grade id's part (part_c) -> title").tag(config=True)
+    titles = Dict(Unicode(), help="test cell's grade id -> its part's title").tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
         if not is_grade(cell):
             return cell, resources
         meta = cell.metadata.nbgrader
-        part = "_".join(meta["grade_id"].split("_")[:2])
-        meta["part_title"] = self.part_titles.get(part, meta["grade_id"])
+        meta["part_title"] = self.titles.get(meta["grade_id"], meta["grade_id"])
         meta["reason"] = ""
         if float(meta.get("score") or 0) < float(meta["points"]):
             errors = [o for o in cell.outputs if o.output_type == "error"]

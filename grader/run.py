@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from .collect import Submission, collect
+from .config import import_tensorflow_quietly
 from .grading import (
     STOP,
     Graded,
@@ -65,6 +66,7 @@ def grade_class(
 ) -> list[Record]:
     """Grade ``subs`` into ``out`` (``jobs`` at a time here, or on the Dask cluster at
     ``scheduler``); return the records written by this run."""
+    import_tensorflow_quietly()
     import tlcourse
 
     out = Path(out).resolve()

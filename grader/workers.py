@@ -118,10 +118,14 @@ def _in_local_processes(tasks: list[Task], jobs: int) -> Iterator[tuple[Task, An
 
 
 def _worker_started() -> None:
-    """In each local worker: die with the coordinator; leave Ctrl-C to the coordinator."""
+    """In each local worker: die with the coordinator; leave Ctrl-C to the coordinator;
+    keep TensorFlow's start-up lines out of the coordinator's output."""
+    from .config import import_tensorflow_quietly
+
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import_tensorflow_quietly()
 
 
 def _on_cluster(tasks: list[Task], scheduler: str) -> Iterator[tuple[Task, Any]]:

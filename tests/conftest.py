@@ -25,6 +25,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MIRROR = REPO.parent / "shared" / "offline"
+COLAB_PYTHON = REPO / ".venv-colab" / "bin" / "python"  # built by `make test-all`
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="tlcourse-tests-"))
 HOME = SESSION_DIR / "home"
 HOME.mkdir()
@@ -44,11 +45,15 @@ def user_environment(home: Path = HOME, **names: str) -> dict[str, str]:
 
 
 def run_as_user(
-    args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 3600
+    args: list[str],
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: int = 3600,
+    python: str | Path = sys.executable,
 ) -> subprocess.CompletedProcess:
     """Run ``python args...`` (this environment's Python, not activated) as a user would."""
     return subprocess.run(
-        [sys.executable, *map(str, args)],
+        [str(python), *map(str, args)],
         env=env or user_environment(COURSE_OFFLINE_DIR=os.environ.get("COURSE_OFFLINE_DIR", "")),
         cwd=cwd or SESSION_DIR,
         capture_output=True,
@@ -72,10 +77,24 @@ def offline_mirror() -> Path:
     """The offline mirror with the real photos and weights; skipping it is an error in CI."""
     problem = _mirror_problem()
     if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"real-data test cannot run in CI: {problem}")
-        pytest.skip(problem)
+        _fail_or_skip(f"real-data test: {problem}")
     return Path(os.environ["COURSE_OFFLINE_DIR"])
+
+
+def _fail_or_skip(problem: str) -> None:
+    """A missing requirement of a real-data or real-version test: an error in CI."""
+    if os.environ.get("CI"):
+        pytest.fail(f"cannot run in CI: {problem}")
+    pytest.skip(problem)
+
+
+@pytest.fixture(scope="session")
+def colab_python() -> Path:
+    """The Python of Colab's versions (requirements-colab.txt) with the helper package
+    installed over them without its dependencies, as the notebooks' setup cell does."""
+    if not COLAB_PYTHON.exists():
+        _fail_or_skip(f"{COLAB_PYTHON} is missing: `make test-all` builds it")
+    return COLAB_PYTHON
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 import functools
 import http.server
 import shutil
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -103,10 +104,12 @@ def download_server(tmp_path, offline_mirror):
         server.shutdown()
 
 
-def test_the_online_path_downloads_extracts_and_loads(download_server, tmp_path):
+@pytest.mark.parametrize("versions", ["pinned", pytest.param("colab", marks=pytest.mark.slow)])
+def test_the_online_path_downloads_extracts_and_loads(download_server, tmp_path, versions, request):
     """What a student online runs: the zip downloaded and extracted by keras.utils.get_file
     (whatever folder this Keras extracts into), the weights into Keras' cache, where
-    keras.applications finds them; in a new home, without the offline mirror."""
+    keras.applications finds them; in a new home, without the offline mirror; in the pinned
+    versions and in Colab's."""
     check = """
 import keras, tlcourse
 counts = [tlcourse.class_counts(tlcourse.split_dir(split)) for split in ("train", "validation")]
@@ -118,7 +121,8 @@ print("SHAPE", base.output_shape)
     home = tmp_path / "home"
     home.mkdir()
     env = user_environment(home, COURSE_DOWNLOAD_BASE=download_server)
-    run = run_as_user(["-c", check], env=env)
+    python = request.getfixturevalue("colab_python") if versions == "colab" else sys.executable
+    run = run_as_user(["-c", check], env=env, python=python)
     assert run.returncode == 0, run.stderr[-3000:]
     said = dict(line.split(" ", 1) for line in run.stdout.splitlines() if line[:1].isupper())
     assert said["COUNTS"] == "{'cats': 3, 'dogs': 3} {'cats': 3, 'dogs': 3}"

@@ -75,6 +75,28 @@ def test_worked_solution_gets_full_marks_and_untouched_lab_zero(graded):
     out, run = graded
     assert_full_marks_and_zero(out)
     assert "sandboxed kernels" in run.stdout
+    assert run.stderr == "", "the grader's output holds other programs' lines (TensorFlow's?)"
+
+
+@pytest.mark.parametrize("sandboxed", [False, True], ids=["unsandboxed", "sandboxed"])
+def test_a_short_student_cell_limit_does_not_cut_the_clean_kernel(tmp_path, sandboxed):
+    """--cell-timeout limits student cells; the clean kernel's full pass over the held-out
+    photos (slower while other students are graded) keeps its own, longer limit."""
+    from grader.grading import CHECK_CELL_TIMEOUT, GradingContext, _kernels
+    from grader.kernel_data import KernelData
+    from grader.sandbox import SandboxLimits, SandboxUnavailable, bubblewrap
+
+    if sandboxed:
+        try:
+            bubblewrap()
+        except SandboxUnavailable as error:
+            pytest.skip(str(error))
+    data = KernelData(tmp_path, (), tmp_path / "n", tmp_path / "c", tmp_path / "h")
+    limits = SandboxLimits(cell_timeout=30)
+    context = GradingContext(tmp_path, tmp_path, tmp_path, data, limits, sandboxed)
+    student, checking, _ = _kernels(context, tmp_path, tmp_path / "w", tmp_path, tmp_path)
+    assert student.Execute.timeout == 30
+    assert checking.config.NotebookClient.timeout == CHECK_CELL_TIMEOUT > 30
 
 
 def test_each_student_has_one_record_with_both_runs(graded):

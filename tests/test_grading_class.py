@@ -68,7 +68,7 @@ def graded_class(tmp_path_factory, offline_mirror, report):
     build_all(folder)
     out = tmp_path_factory.mktemp("graded")
     started = time.perf_counter()
-    run = grade(folder, out, *TEST_LIMITS, "--jobs", "1")  # the serial run others compare with
+    run = grade(folder, out, *TEST_LIMITS)  # the default: as many at a time as cores and RAM allow
     report(f"{time.perf_counter() - started:7.1f} s  grading the fixture class:")
     for line in run.stdout.splitlines():
         if " points (" in line:
@@ -362,9 +362,9 @@ def test_reused_features_and_the_full_pass_agree_on_the_fixtures(
         )
 
 
-# Parallel grading and a Dask cluster: the grades, notes and feedback of a serial run (the
-# fixture class above), on fixtures that pass, fail, crash the kernel, loop until the cell
-# limit and cannot be read.
+# One student at a time, two at a time (the fixture class above: the default here) and on a
+# Dask cluster: the same grades, notes and feedback, on fixtures that pass, fail, crash the
+# kernel, loop until the cell limit and cannot be read.
 PARALLEL_SET = [
     "solution",
     "near_miss_validation_93",
@@ -376,11 +376,11 @@ PARALLEL_SET = [
 ]
 
 
-def assert_as_graded_serially(out: Path, serial: Path, names: list[str]) -> None:
-    assert read_grades(out) == {name: read_grades(serial)[name] for name in names}
+def assert_as_graded_in_the_class(out: Path, graded: Path, names: list[str]) -> None:
+    assert read_grades(out) == {name: read_grades(graded)[name] for name in names}
     for name in names:
         assert (out / "feedback" / f"{name}.html").exists() == (
-            serial / "feedback" / f"{name}.html"
+            graded / "feedback" / f"{name}.html"
         ).exists()
     assert not list((out / "records").glob("*.partial"))
 
@@ -389,19 +389,19 @@ def progress_lines(stdout: str) -> list[str]:
     return [line for line in stdout.splitlines() if line.startswith("[")]
 
 
-def test_two_jobs_interrupted_and_resumed_give_the_grades_of_a_serial_run(
+def test_two_jobs_interrupted_then_one_at_a_time_give_the_grades_of_the_class(
     graded_class, tmp_path, report
 ):
-    """Two students at a time: stopped by SIGTERM once the first is recorded (every worker
-    and kernel ends, nothing half-written stays), then resumed; the grades, notes and
-    feedback are those of the serial run."""
-    serial, _ = graded_class
+    """Two students at a time, stopped by SIGTERM once the first is recorded (every worker
+    and kernel ends, nothing half-written stays), then resumed one at a time in this
+    process: the grades, notes and feedback of the class graded two at a time."""
+    in_class, _ = graded_class
     folder, out = tmp_path / "subs", tmp_path / "out"
     build_all(folder, PARALLEL_SET)
-    command = ["-m", "grader", "grade", folder, "--out", out, *TEST_LIMITS, "--jobs", "2"]
+    command = ["-m", "grader", "grade", folder, "--out", out, *TEST_LIMITS, "--jobs"]
     env = user_environment(COURSE_OFFLINE_DIR=os.environ.get("COURSE_OFFLINE_DIR", ""))
     first = subprocess.Popen(
-        [sys.executable, *map(str, command)],
+        [sys.executable, *map(str, command), "2"],
         env=env,
         cwd=SESSION_DIR,
         stdout=subprocess.DEVNULL,
@@ -418,15 +418,15 @@ def test_two_jobs_interrupted_and_resumed_give_the_grades_of_a_serial_run(
     assert not list((out / "records").glob("*.partial"))
 
     started = time.perf_counter()
-    run = run_as_user(command, env=env)
+    run = run_as_user([*command, "1"], env=env)
     report(
-        f"{time.perf_counter() - started:7.1f} s  {len(PARALLEL_SET)} fixtures resumed, --jobs 2"
+        f"{time.perf_counter() - started:7.1f} s  {len(PARALLEL_SET)} fixtures resumed, --jobs 1"
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "2 at a time" in run.stdout
+    assert "1 at a time" in run.stdout
     for name in kept:
         assert f"{name} ... already graded, kept" in run.stdout
-    assert_as_graded_serially(out, serial, PARALLEL_SET)
+    assert_as_graded_in_the_class(out, in_class, PARALLEL_SET)
     lines = progress_lines(run.stdout)  # one line per student, counted in finishing order
     assert [line.split("/")[0] for line in lines] == [f"[{n}" for n in range(1, 8)]
     assert sorted(line.split("] ")[1].split(" ...")[0] for line in lines) == sorted(PARALLEL_SET)
@@ -484,8 +484,8 @@ def sandbox_lines(folder: Path) -> str:
     return "\n".join(["", "workers' sandbox lines:", *lines[-20:]])
 
 
-def test_a_dask_cluster_gives_the_grades_of_a_serial_run(graded_class, dask_cluster, tmp_path):
-    serial, _ = graded_class
+def test_a_dask_cluster_gives_the_grades_of_the_class(graded_class, dask_cluster, tmp_path):
+    in_class, _ = graded_class
     address, _ = dask_cluster
     names = ["solution", "untouched", "os_exit_in_cell", "test_cell_deleted"]
     folder = tmp_path / "subs"
@@ -493,7 +493,7 @@ def test_a_dask_cluster_gives_the_grades_of_a_serial_run(graded_class, dask_clus
     run = grade(folder, tmp_path / "out", *TEST_LIMITS, "--scheduler", address)
     assert run.returncode == 0, run.stdout + run.stderr + sandbox_lines(tmp_path)
     assert f"on the Dask cluster at {address}" in run.stdout
-    assert_as_graded_serially(tmp_path / "out", serial, names)
+    assert_as_graded_in_the_class(tmp_path / "out", in_class, names)
 
 
 def test_a_dask_worker_killed_mid_run_loses_nothing_graded(graded_class, dask_cluster, tmp_path):
@@ -501,7 +501,7 @@ def test_a_dask_worker_killed_mid_run_loses_nothing_graded(graded_class, dask_cl
     grading is graded (again, by the other worker or by the next run); the rerun completes."""
     import psutil
 
-    serial, _ = graded_class
+    in_class, _ = graded_class
     address, workers = dask_cluster
     names = ["solution", "near_miss_validation_93", "untrained_head"]
     folder, out = tmp_path / "subs", tmp_path / "out"
@@ -530,4 +530,4 @@ def test_a_dask_worker_killed_mid_run_loses_nothing_graded(graded_class, dask_cl
     assert not sandbox_processes()
     again = grade(folder, out, *TEST_LIMITS, "--scheduler", address)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert_as_graded_serially(out, serial, names)
+    assert_as_graded_in_the_class(out, in_class, names)

@@ -1,15 +1,17 @@
-"""Every lecture notebook runs top to bottom offline, opened alone; every diagram it shows is
-inside it, drawn by the course's own code.
+"""Every lecture notebook and the lab's worked solution run top to bottom offline, opened
+alone, in the pinned versions and in Colab's; every diagram a lecture shows is inside it,
+drawn by the course's own code.
 
 The execution test is slow (it runs the notebooks on the real photos): ``pytest -m slow``.
 Each notebook is copied alone into an empty folder first, as Colab or a downloaded copy
-opens it. Each notebook's wall time is printed in the summary at the end of the run.
+opens it. Each run's wall time is printed in the summary at the end of the run.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import re
 import shutil
@@ -32,28 +34,49 @@ from tlcourse.figures import registry
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+RUNNABLE = [*NOTEBOOKS, REPO / "solutions" / "cats_vs_dogs" / "cats_vs_dogs.ipynb"]
 IMAGE = re.compile(r"!\[[^\]]*\]\((?P<markdown>[^ )]+)|<img [^>]*src=\"(?P<html>[^\"]+)\"")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXECUTED = SESSION_DIR / "executed"  # the lectures as the run test left them, for the decks
 DECK_LECTURE = "02_lenet5.ipynb"  # a short lecture with a diagram
 
 
+@pytest.fixture(params=["pinned", "colab"], ids=["pinned", "colab"])
+def kernel(request, tmp_path_factory, monkeypatch) -> str:
+    """The kernel a notebook runs in: this environment's (the pinned versions), or one of
+    Colab's versions with its own home, so that it fills its own caches."""
+    if request.param == "pinned":
+        return "python3"
+    python = request.getfixturevalue("colab_python")
+    spec = SESSION_DIR / "jupyter" / "kernels" / "colab"
+    spec.mkdir(parents=True, exist_ok=True)
+    argv = [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "Colab versions"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(spec.parent.parent))
+    home = SESSION_DIR / "colab-home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    return "colab"
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.name for path in NOTEBOOKS])
-def test_notebook_runs_alone(path: Path, offline_mirror: Path, report, tmp_path: Path) -> None:
-    """Execute the notebook alone in an empty folder, in a python3 kernel; report the
-    failing cell."""
+@pytest.mark.parametrize("path", RUNNABLE, ids=[path.name for path in RUNNABLE])
+def test_notebook_runs_alone(
+    path: Path, kernel: str, offline_mirror: Path, report, tmp_path: Path
+) -> None:
+    """Execute the notebook alone in an empty folder, offline; report the failing cell."""
     alone = tmp_path / path.name
     shutil.copyfile(path, alone)
     nb = nbformat.read(alone, as_version=4)
     client = nbclient.NotebookClient(
-        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        nb, timeout=900, kernel_name=kernel, resources={"metadata": {"path": str(tmp_path)}}
     )
     start = time.perf_counter()
     try:
         client.execute()
-        EXECUTED.mkdir(exist_ok=True)
-        nbformat.write(nb, EXECUTED / path.name)
+        if kernel == "python3":
+            EXECUTED.mkdir(exist_ok=True)
+            nbformat.write(nb, EXECUTED / path.name)
     except nbclient.exceptions.CellExecutionError as error:
         index = next(
             (
@@ -64,9 +87,9 @@ def test_notebook_runs_alone(path: Path, offline_mirror: Path, report, tmp_path:
             ),
             "?",
         )
-        pytest.fail(f"{path.name}, cell {index}:\n{error}", pytrace=False)
+        pytest.fail(f"{path.name} ({kernel}), cell {index}:\n{error}", pytrace=False)
     finally:
-        report(f"{time.perf_counter() - start:7.1f} s  lecture {path.name}")
+        report(f"{time.perf_counter() - start:7.1f} s  {kernel:6}  {path.name}")
 
 
 @pytest.mark.parametrize("path", course_notebooks(), ids=lambda p: p.name)
