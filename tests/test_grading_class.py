@@ -23,7 +23,7 @@ import pytest
 
 from grader.config import REPO
 from grader.sandbox import UID_BASE, UID_COUNT
-from tests.conftest import SESSION_DIR, run_as_user, user_environment
+from tests.conftest import HOME, SESSION_DIR, run_as_user, user_environment
 from tests.master_text import hidden_test_lines
 from tests.submissions.build import build_all, build_one, manifest
 from tests.test_grading import (
@@ -185,11 +185,11 @@ def test_grading_twice_gives_the_same_grades_csv(graded_class, tmp_path):
     copy = tmp_path / "graded"
     shutil.copytree(out, copy)
     folder = tmp_path / "again"
-    build_all(folder, ["untouched"])
+    build_all(folder, ["solution"])
     first = (copy / "grades.csv").read_text()
     run = grade(folder, copy, *TEST_LIMITS, "--regrade")
     assert run.returncode == 0, run.stderr
-    assert "untouched ... 0 points" in run.stdout  # graded again, not kept
+    assert "solution ... 10 points" in run.stdout  # graded again, not kept
     assert (copy / "grades.csv").read_text() == first
 
 
@@ -213,10 +213,13 @@ def test_a_submission_that_searches_the_disk_finds_no_tests_or_grades(graded_cla
 def test_online_with_a_warm_keras_cache(tmp_path, offline_mirror, report):
     """An instructor on an online machine who ran the lab once: ~/.keras holds the photos'
     ZIP (extracted where Keras extracts it) and the weights, as keras.utils.get_file leaves
-    them; no offline mirror, no KERAS_HOME, a held-out folder of their own. (No network is
-    needed: the lab finds both files in the cache, and the sandbox has none anyway.)"""
+    them, and ~/.cache/tlcourse the lab's features (this session's, when earlier tests
+    computed them); no offline mirror, no KERAS_HOME, a held-out folder of their own. (No
+    network is needed: the lab finds both files in the cache, and the sandbox has none.)"""
     home = tmp_path / "home"
     home.mkdir()
+    if (HOME / ".cache" / "tlcourse").is_dir():
+        shutil.copytree(HOME / ".cache" / "tlcourse", home / ".cache" / "tlcourse")
     archive = tmp_path / "cats_and_dogs_filtered.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
         for path in sorted((offline_mirror / "cats_and_dogs_filtered").rglob("*.jpg")):

@@ -4,11 +4,14 @@ drawn by the course's own code.
 
 The execution test is slow (it runs the notebooks on the real photos): ``pytest -m slow``.
 Each notebook is copied alone into an empty folder first, as Colab or a downloaded copy
-opens it. Each run's wall time is printed in the summary at the end of the run.
+opens it, and runs in both versions at once (one kernel each: the two share the machine's
+cores and the feature cache of the session's home). Each run's wall time is printed in the
+summary at the end of the run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -41,55 +44,63 @@ EXECUTED = SESSION_DIR / "executed"  # the lectures as the run test left them, f
 DECK_LECTURE = "02_lenet5.ipynb"  # a short lecture with a diagram
 
 
-@pytest.fixture(params=["pinned", "colab"], ids=["pinned", "colab"])
-def kernel(request, tmp_path_factory, monkeypatch) -> str:
-    """The kernel a notebook runs in: this environment's (the pinned versions), or one of
-    Colab's versions with its own home, so that it fills its own caches."""
-    if request.param == "pinned":
-        return "python3"
-    python = request.getfixturevalue("colab_python")
+@pytest.fixture(scope="session")
+def colab_kernel(colab_python):
+    """A kernel spec, ``colab``, that runs the Python of Colab's versions."""
     spec = SESSION_DIR / "jupyter" / "kernels" / "colab"
     spec.mkdir(parents=True, exist_ok=True)
-    argv = [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    argv = [str(colab_python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "Colab versions"}))
-    monkeypatch.setenv("JUPYTER_PATH", str(spec.parent.parent))
-    home = SESSION_DIR / "colab-home"
-    home.mkdir(exist_ok=True)
-    monkeypatch.setenv("HOME", str(home))
-    return "colab"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUPYTER_PATH", str(spec.parent.parent))
+        yield "colab"
+
+
+async def _execute(client: nbclient.NotebookClient, name: str, report) -> str:
+    """Run ``client``'s notebook; "" or where it failed. Its time goes to the report."""
+    start = time.perf_counter()
+    try:
+        await client.async_execute()
+        return ""
+    except nbclient.exceptions.CellExecutionError as error:
+        cells = enumerate(client.nb.cells)
+        index = next((i for i, c in cells if c.cell_type == "code" and _failed(c)), "?")
+        return f"{name} ({client.kernel_name}), cell {index}:\n{error}"
+    finally:
+        report(f"{time.perf_counter() - start:7.1f} s  {client.kernel_name:7}  {name}")
+
+
+def _failed(cell) -> bool:
+    return any(output.get("output_type") == "error" for output in cell.outputs)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", RUNNABLE, ids=[path.name for path in RUNNABLE])
-def test_notebook_runs_alone(
-    path: Path, kernel: str, offline_mirror: Path, report, tmp_path: Path
+def test_notebook_runs_alone_in_both_versions(
+    path: Path, colab_kernel: str, offline_mirror: Path, report, tmp_path: Path
 ) -> None:
-    """Execute the notebook alone in an empty folder, offline; report the failing cell."""
-    alone = tmp_path / path.name
-    shutil.copyfile(path, alone)
-    nb = nbformat.read(alone, as_version=4)
-    client = nbclient.NotebookClient(
-        nb, timeout=900, kernel_name=kernel, resources={"metadata": {"path": str(tmp_path)}}
-    )
-    start = time.perf_counter()
-    try:
-        client.execute()
-        if kernel == "python3":
-            EXECUTED.mkdir(exist_ok=True)
-            nbformat.write(nb, EXECUTED / path.name)
-    except nbclient.exceptions.CellExecutionError as error:
-        index = next(
-            (
-                i
-                for i, cell in enumerate(nb.cells)
-                if cell.cell_type == "code"
-                and any(out.get("output_type") == "error" for out in cell.outputs)
-            ),
-            "?",
+    """Execute the notebook alone in an empty folder, offline, in the pinned versions and in
+    Colab's at the same time (two kernels, one per version); report the failing cells."""
+    clients = []
+    for kernel in ("python3", colab_kernel):
+        folder = tmp_path / kernel
+        folder.mkdir()
+        shutil.copyfile(path, folder / path.name)
+        nb = nbformat.read(folder / path.name, as_version=4)
+        clients.append(
+            nbclient.NotebookClient(
+                nb, timeout=900, kernel_name=kernel, resources={"metadata": {"path": str(folder)}}
+            )
         )
-        pytest.fail(f"{path.name} ({kernel}), cell {index}:\n{error}", pytrace=False)
-    finally:
-        report(f"{time.perf_counter() - start:7.1f} s  {kernel:6}  {path.name}")
+
+    async def both() -> list[str]:
+        return await asyncio.gather(*(_execute(c, path.name, report) for c in clients))
+
+    problems = [problem for problem in asyncio.run(both()) if problem]
+    if not problems:
+        EXECUTED.mkdir(exist_ok=True)
+        nbformat.write(clients[0].nb, EXECUTED / path.name)
+    assert not problems, "\n\n".join(problems)
 
 
 @pytest.mark.parametrize("path", course_notebooks(), ids=lambda p: p.name)
