@@ -5,6 +5,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import tlcourse
+from tlcourse.inspection import grad_cam
 from tlcourse.plots import confusion_matrix
 
 
@@ -79,3 +80,23 @@ def test_show_misclassified_orders_by_confidence(offline_mirror):
 def test_show_misclassified_with_no_mistakes_says_so():
     fig = tlcourse.show_misclassified([], [], [])
     assert "No misclassified" in fig.texts[0].get_text()
+
+
+def test_grad_cam_points_at_the_evidence_for_and_against_the_score():
+    """Channel 0 lights up at the top left, channel 1 at the bottom right; the score is
+    channel 0's mean minus channel 1's: the evidence for it is at the top left, against it
+    at the bottom right."""
+    images = np.zeros((1, 4, 4, 2), dtype="float32")
+    images[0, 0, 0, 0] = images[0, 3, 3, 1] = 1.0
+    inputs = keras.Input((4, 4, 2))
+    conv = keras.Model(inputs, keras.layers.Activation("linear")(inputs))
+    weights = np.array([1.0, -1.0], dtype="float32")
+
+    def head(maps):
+        return keras.ops.sum(keras.ops.mean(maps, axis=(1, 2)) * weights, axis=-1)
+
+    towards = grad_cam(conv, head, images)
+    against = grad_cam(conv, head, images, sign=-1)
+    assert towards.shape == (1, 4, 4)
+    assert towards[0, 0, 0] == 1.0 and towards.sum() == 1.0
+    assert against[0, 3, 3] == 1.0 and against.sum() == 1.0

@@ -1,8 +1,12 @@
-"""Look inside a Keras model: which layers train, and how many parameters each has."""
+"""Look inside a Keras model: which layers train, how many parameters each has, and where in
+an image the evidence for its output lies (Grad-CAM)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 if TYPE_CHECKING:  # Keras is imported when a model is inspected, not with tlcourse
     import keras
@@ -60,3 +64,27 @@ def layer_table(model: keras.Model, expand_nested: bool = False, limit: int | No
         f"{counts['non_trainable']:,}   total: {counts['total']:,}"
     )
     return "\n".join(out)
+
+
+def grad_cam(
+    conv: keras.Model, head: Callable, images: np.ndarray, sign: float = 1.0
+) -> np.ndarray:
+    """Grad-CAM heat maps (Selvaraju et al., 2017): where in each image the evidence for the
+    score lies, at the resolution of ``conv``'s feature maps.
+
+    ``conv`` maps ``images`` to feature maps (n, h, w, channels); ``head`` maps those maps to
+    one score per image. Each channel is weighted by the mean gradient of the score with
+    respect to it; the weighted sum over channels, negative parts set to 0, is scaled so
+    that each map's peak is 1. ``sign=-1`` looks for the evidence against the score (for a
+    sigmoid "dog" unit: the evidence for "cat"). Returns an array (n, h, w).
+    """
+    import tensorflow as tf
+
+    maps = tf.convert_to_tensor(conv(images, training=False))
+    with tf.GradientTape() as tape:
+        tape.watch(maps)
+        score = sign * tf.reduce_sum(head(maps))  # each image's gradient is its own
+    weights = tf.reduce_mean(tape.gradient(score, maps), axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1)).numpy()
+    peak = cam.max(axis=(1, 2), keepdims=True)
+    return cam / np.where(peak > 0, peak, 1.0)
