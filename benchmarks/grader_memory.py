@@ -3,10 +3,10 @@
     sudo python benchmarks/grader_memory.py [--seconds 30]
 
 Runs two notebooks, each in a fresh sandboxed kernel driven by the grader's own executor
-(``CappedExecute`` with the sandbox's settings): one prints 10 kB lines without end, one
-publishes 10 MB displays without end. Each cell is interrupted at the cell timeout. Prints,
-for each, the grader's peak memory growth and the kernel's fate. Target: the grader grows
-by less than 1.5 GiB, and the kernel survives to run the next cell.
+(``GradingExecute`` with the sandbox's settings and its ``max_output_bytes`` cap): one prints
+10 kB lines without end, one publishes 10 MB displays without end. Each cell is interrupted
+at the cell timeout. Prints, for each, the grader's peak memory growth and the kernel's fate.
+Target: the grader grows by less than 1.5 GiB, and the kernel survives to run the next cell.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from grader.preprocessors import CappedExecute
+from grader.preprocessors import GradingExecute
 from grader.sandbox import SandboxLimits, prepare_sandbox
 
 FLOODS = {
@@ -45,7 +45,7 @@ def flood(code: str, seconds: int) -> tuple[float, float, str]:
     nb = new_notebook(cells=[new_code_cell(code), new_code_cell("print('next cell ran')")])
     before, started = peak_mib(), time.monotonic()
     with sandbox.activated():
-        executor = CappedExecute(
+        executor = GradingExecute(
             config=sandbox.config, iopub_timeout=30, raise_on_iopub_timeout=False
         )
         try:

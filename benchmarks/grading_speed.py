@@ -1,6 +1,7 @@
 """Benchmark: what grading adds to a notebook, phase by phase, against running it plainly.
 
-    python benchmarks/grading_speed.py [--copies 2] [--class] [--jobs-compare 2]
+    python benchmarks/grading_speed.py [--copies 2] [--class]
+    python benchmarks/grading_speed.py --jobs-compare 1 4
 
 On the offline data (``COURSE_OFFLINE_DIR``, default ``../shared/offline``), in one run:
 
@@ -14,9 +15,10 @@ On the offline data (``COURSE_OFFLINE_DIR``, default ``../shared/offline``), in 
    and writing the record and the reports;
 3. with ``--class``, the whole fixture class of tests/submissions graded by the real command,
    with the test suite's limits (30 s per cell, 600 s per notebook), one student at a time;
-4. with ``--jobs-compare COPIES``, COPIES of each of four fixtures (the solution, a near
-   miss, an untrained head, the untouched lab) graded by the real command with ``--jobs 1``
-   and with ``--jobs 2``: the throughput of both, and their ratio.
+4. with ``--jobs-compare COPIES ...`` (and only that): for each COPIES, COPIES of each of
+   four fixtures (the solution, a near miss, an untrained head, the untouched lab) graded by
+   the real command with its default jobs, with ``--jobs 1`` and with ``--jobs 2``, warm
+   caches: the seconds and throughput of each (``1 4``: classes of 4 and 16).
 
 Targets (issue "Grade a class in minutes"): the solution graded in at most 1.6 x its plain
 run, the untouched lab in at most 8 s, the fixture class in at most 15 minutes.
@@ -51,13 +53,40 @@ def plain_run(notebook: Path, folder: Path) -> float:
     return time.perf_counter() - started
 
 
-def grade_command(folder: Path, out: Path, *options: str) -> float:
-    """Seconds for ``python -m grader grade folder --out out`` with the test suite's limits."""
+def grade_command(folder: Path, out: Path, *options: str) -> tuple[float, str]:
+    """Seconds for ``python -m grader grade folder --out out`` with the test suite's limits,
+    and the first line it printed."""
     command = [sys.executable, "-m", "grader", "grade", str(folder), "--out", str(out)]
     limits = ["--cell-timeout", "30", "--notebook-timeout", "600"]
     started = time.perf_counter()
-    subprocess.run([*command, *limits, *options], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    run = subprocess.run(
+        [*command, *limits, *options], cwd=REPO, check=True, capture_output=True, text=True
+    )
+    return time.perf_counter() - started, run.stdout.splitlines()[0]
+
+
+def compare_jobs(work: Path, copies: int) -> None:
+    """Grade ``copies`` of each of MIXED with the default jobs, --jobs 1 and --jobs 2."""
+    from tests.submissions.build import build_one
+
+    mixed = work / f"mixed{copies}"
+    mixed.mkdir()
+    for name in MIXED:
+        for copy in range(copies):
+            build_one(name, mixed).rename(mixed / f"{name}_{copy}.ipynb")
+    count = len(list(mixed.glob("*.ipynb")))
+    print(f"\n{count} submissions ({', '.join(MIXED)}; {copies} of each):", flush=True)
+    for name, options in (
+        ("default", ()),
+        ("--jobs 1", ("--jobs", "1")),
+        ("--jobs 2", ("--jobs", "2")),
+    ):
+        seconds, first = grade_command(mixed, work / f"mixed{copies}_{name[-1]}", *options)
+        chosen = first.split(", ")[-1].split(" (")[0]  # "2 at a time"
+        print(
+            f"  {name:<9} ({chosen}): {seconds:6.1f} s, {count / seconds * 60:.1f} students a minute",
+            flush=True,
+        )
 
 
 def main() -> int:
@@ -69,15 +98,27 @@ def main() -> int:
     parser.add_argument(
         "--jobs-compare",
         type=int,
-        default=0,
+        nargs="+",
+        default=[],
         metavar="COPIES",
-        help="also grade COPIES of each of a mix of fixtures with --jobs 1 and --jobs 2",
+        help="only grade COPIES of each of a mix of fixtures with the default jobs, --jobs 1 "
+        "and --jobs 2, for each COPIES given",
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="grading-speed-"))
     os.environ.setdefault("COURSE_OFFLINE_DIR", str(REPO.parent / "shared" / "offline"))
     os.environ["KERAS_HOME"] = str(work / "keras")  # before Keras is imported: a cold machine
     os.environ["COURSE_CACHE_DIR"] = str(work / "cache")
+    if args.jobs_compare:
+        from tests.submissions.build import build_one
+
+        warm = work / "warm"  # fills the caches, as an instructor's earlier run has
+        warm.mkdir()
+        build_one("untouched", warm)
+        grade_command(warm, work / "warm_graded")
+        for copies in args.jobs_compare:
+            compare_jobs(work, copies)
+        return 0
 
     import warnings
 
@@ -133,25 +174,11 @@ def main() -> int:
     if args.whole_class:
         fixtures = work / "fixtures"
         build_all(fixtures)
-        minutes = grade_command(fixtures, work / "fixtures_graded", "--jobs", "1") / 60
+        minutes = grade_command(fixtures, work / "fixtures_graded", "--jobs", "1")[0] / 60
         print(
             f"fixture class ({len(list(fixtures.glob('*')))} submissions, real command, "
             f"--jobs 1): {minutes:.1f} min (target <= 15)"
         )
-    if args.jobs_compare:
-        mixed = work / "mixed"
-        mixed.mkdir()
-        for name in MIXED:
-            for copy in range(args.jobs_compare):
-                build_one(name, mixed).rename(mixed / f"{name}_{copy}.ipynb")
-        count = len(list(mixed.glob("*.ipynb")))
-        print(f"\n{count} submissions ({', '.join(MIXED)}; {args.jobs_compare} of each):")
-        rates = {}
-        for jobs in (1, 2):
-            seconds = grade_command(mixed, work / f"mixed_jobs{jobs}", "--jobs", str(jobs))
-            rates[jobs] = count / seconds * 60
-            print(f"  --jobs {jobs}: {seconds:6.1f} s, {rates[jobs]:.1f} students per minute")
-        print(f"  --jobs 2 / --jobs 1: {rates[2] / rates[1]:.2f} x the throughput")
     return 0
 
 

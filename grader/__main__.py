@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         help="students graded at once on this machine (default: one per core, as memory "
-        "allows at --memory-gib each)",
+        "allows at --memory-gib each, and one per 4 students: fewer do not repay a worker's "
+        "start-up)",
     )
     grade.add_argument(
         "--scheduler",
@@ -109,7 +110,6 @@ def main(argv: list[str] | None = None) -> int:
     from .records import GRADER_PROBLEM
     from .run import grade
     from .sandbox import GiB, SandboxLimits, SandboxUnavailable
-    from .workers import default_jobs
 
     chosen = {
         "cell_timeout": args.cell_timeout,
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             limits=limits,
             sandboxed=not args.no_sandbox,
             regrade=args.regrade,
-            jobs=args.jobs or default_jobs(limits.memory),
+            jobs=args.jobs,  # None: grader.workers.default_jobs
             scheduler=args.scheduler,
         )
     except (tlcourse.CourseDataError, CollectError) as error:

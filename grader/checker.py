@@ -31,6 +31,7 @@ from nbgrader.utils import determine_grade, is_grade
 from traitlets.config import Config
 
 from .master import Master
+from .sandbox import Sandbox
 
 KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
 # What a checking kernel imports and builds before it serves (grader.sandbox's preload).
@@ -48,7 +49,8 @@ reference.warm_up(tlcourse.holdout_dir())
 class CheckResult:
     scores: dict[str, float]  # grade cell id -> points in the clean kernel
     messages: dict[str, str] = field(default_factory=dict)  # grade cell id -> its output
-    problem: str = ""  # why the check itself did not finish (the grader's problem), or ""
+    problem: str = ""  # the clean kernel did not start or lacked what it was given, or ""
+    stopped: str = ""  # why a started clean kernel stopped twice while checking, or ""
 
 
 def check_notebook(handin: Path, master: Master) -> NotebookNode:
@@ -73,9 +75,9 @@ class CheckingKernel:
     (:meth:`run`), always shut down (:meth:`stop`).
 
     ``config`` selects the kernel (``NotebookClient.kernel_name``, the sandbox's
-    ``KernelManager`` settings); ``handin`` is the folder of accepted hand-ins;
-    ``kernel_dirs`` are the folders holding its kernelspec; ``env``, the environment of a
-    kernel started without the sandbox.
+    ``KernelManager`` settings); ``handin`` is the folder of accepted hand-ins; ``sandbox``
+    the :class:`grader.sandbox.Sandbox` it runs in (its kernelspec, its readiness reports),
+    None for a plain kernel; ``env``, the environment of a kernel started without it.
     """
 
     def __init__(
@@ -83,15 +85,27 @@ class CheckingKernel:
         config: Config,
         workdir: Path,
         handin: Path,
-        kernel_dirs: list[str] | None = None,
+        sandbox: Sandbox | None = None,
         env: dict[str, str] | None = None,
     ):
         self.config = config
         self.workdir, self.handin = Path(workdir), Path(handin)
-        self.kernel_dirs = kernel_dirs
+        self.sandbox = sandbox
         self.env = env
         self.km: AsyncKernelManager | None = None
         self._sender = None  # a client that only sends: see load_soon
+        self.served = False  # the kernel answered: it started, and ran its preload
+
+    def fresh(self) -> CheckingKernel:
+        """A new, unstarted kernel with the same settings (a second try of the check)."""
+        return CheckingKernel(self.config, self.workdir, self.handin, self.sandbox, self.env)
+
+    def readiness(self) -> dict | None:
+        """The kernel's readiness report (see :meth:`grader.sandbox.Sandbox.readiness`);
+        ``{"ready": True}`` for a plain kernel, which has none."""
+        if self.sandbox is None:
+            return {"ready": True}
+        return self.sandbox.readiness(self.km.connection_file) if self.km else None
 
     def start(self) -> None:
         """Start the kernel process, without waiting for it to be ready; once only."""
@@ -100,7 +114,8 @@ class CheckingKernel:
     async def _start(self) -> None:
         if self.km is not None:
             return
-        specs = KernelSpecManager(kernel_dirs=self.kernel_dirs) if self.kernel_dirs else None
+        kernel_dirs = [str(self.sandbox.folder / "kernels")] if self.sandbox else None
+        specs = KernelSpecManager(kernel_dirs=kernel_dirs) if kernel_dirs else None
         self.km = AsyncKernelManager(
             config=self.config,
             kernel_name=self.config.NotebookClient.kernel_name,
@@ -127,11 +142,24 @@ class CheckingKernel:
         self._sender.execute(code, silent=True, store_history=False)
 
     def run(self, nb: NotebookNode) -> None:
-        """Execute ``nb`` in this kernel (starting it if need be); errors stay in the cells."""
+        """Execute ``nb`` in this kernel (starting it if need be); errors stay in the cells.
+        Raises :class:`NotReady`, before any cell runs, when the kernel did not start or
+        reported that it lacks what it was given: the grader's failure, not the student's."""
         self.start()
         client = NotebookClient(nb, km=self.km, config=self.config, allow_errors=True)
         try:
-            client.execute()
+            client.kc = self.km.client()
+            client.kc.start_channels()
+            try:
+                run_sync(client.kc.wait_for_ready)(timeout=client.startup_timeout)
+            except RuntimeError as error:
+                raise NotReady(f"the clean kernel did not start: {error}") from error
+            self.served = True
+            report = self.readiness()
+            if not report or not report.get("ready"):
+                why = (report or {}).get("error") or "it ended before it reported ready"
+                raise NotReady(f"the clean kernel lacks what the grader gives it: {why}")
+            client.execute(reset_kc=False)
         finally:
             atexit.unregister(client._cleanup_kernel)
 
@@ -140,6 +168,10 @@ class CheckingKernel:
             self._sender.stop_channels()
         if self.km is not None and self.km.has_kernel:
             run_sync(self.km.shutdown_kernel)(now=True)
+
+
+class NotReady(RuntimeError):
+    """The clean kernel did not start, or lacks what the grader gave it."""
 
 
 class CleanKernelCheck(NbGraderPreprocessor):
@@ -157,7 +189,8 @@ class CleanKernelCheck(NbGraderPreprocessor):
         self.kernel, self.handin, self.master = kernel, Path(handin), master
         self.kernel_scores: dict[str, float] = {}
         self.clean_scores: dict[str, float] = {}
-        self.problem = ""
+        self.problem = ""  # the grader's failure (see CheckResult)
+        self.stopped = ""  # the student's hand-in stopped the clean kernel (see CheckResult)
         self.seconds = 0.0
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
@@ -170,7 +203,7 @@ class CleanKernelCheck(NbGraderPreprocessor):
         started = time.monotonic()
         check = self.run_check()
         self.seconds = time.monotonic() - started
-        self.clean_scores, self.problem = check.scores, check.problem
+        self.clean_scores, self.problem, self.stopped = check.scores, check.problem, check.stopped
         for grade_id, cell in tests.items():
             if grade_id in check.scores:
                 message = check.messages.get(grade_id) or check.problem or "passed"
@@ -181,11 +214,25 @@ class CleanKernelCheck(NbGraderPreprocessor):
         zeros = {test.grade_id: 0.0 for test in self.master.tests}
         if not any(self.handin.iterdir()):
             return CheckResult(zeros, {g: "nothing was handed in to the grader" for g in zeros})
-        nb = check_notebook(self.handin, self.master)
+        kernel, stopped = self.kernel, []
         try:
-            self.kernel.run(nb)
-        except Exception as error:  # noqa: BLE001 - a dead kernel, a time limit: recorded
-            return CheckResult(zeros, problem=f"{type(error).__name__}: {str(error)[:200]}")
+            for attempt in range(2):  # a started kernel that stops is given a second try
+                nb = check_notebook(self.handin, self.master)
+                try:
+                    kernel.run(nb)
+                    break
+                except NotReady as error:
+                    return CheckResult(zeros, problem=str(error)[:600])
+                except Exception as error:  # noqa: BLE001 - a dead kernel, a time limit
+                    stopped.append(f"{type(error).__name__}: {str(error)[:200]}")
+                    kernel.stop()
+                    kernel = kernel.fresh() if attempt == 0 else kernel
+            else:
+                why = f"the clean kernel stopped while checking the hand-in, twice ({stopped[-1]})"
+                return CheckResult(zeros, {g: why for g in zeros}, stopped=why)
+        finally:
+            if kernel is not self.kernel:  # the grader stops the first one
+                kernel.stop()
         result = CheckResult({})
         for cell, test in zip(nb.cells[1:], self.master.tests, strict=True):
             result.scores[test.grade_id] = _score(cell, test.points)

@@ -61,7 +61,8 @@ def collect(
 
 
 def find_submissions(folder: Path) -> list[Submission]:
-    """Student notebooks in ``folder``: ``<id>.ipynb`` files or ``submitted/<id>/cats_vs_dogs/``."""
+    """Student notebooks in ``folder``: ``<id>.ipynb`` files (any other file there gets 0 and
+    the reason), or, in nbgrader's course folder, ``submitted/<id>/cats_vs_dogs/`` only."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CollectError(f"{folder} is not a folder: {GIVE}")
@@ -77,7 +78,10 @@ def find_submissions(folder: Path) -> list[Submission]:
                 student_dir / ASSIGNMENT,
                 "no .ipynb file in the submission folder",
             )
-    for path in sorted(folder.iterdir()):
+    # In nbgrader's course folder only submitted/<id>/cats_vs_dogs/ counts: the files beside
+    # submitted/ (gradebook.db, nbgrader_config.py) are the course's, not students'.
+    loose = [] if nested != folder else sorted(folder.iterdir())
+    for path in loose:
         if path.is_file() and not path.name.startswith("."):
             found[path.stem] = Submission(path.stem, path)  # essay.docx -> student "essay"
     for sub in found.values():

@@ -9,7 +9,9 @@ pipeline plus two preprocessors of ours::
 ``CleanKernelCheck`` runs the hidden tests again in a clean kernel on those objects and adds
 its verdict to each test cell, so that nbgrader's gradebook scores each test at the lower of
 the two runs. Then nbgrader writes the feedback and the outcome becomes a :class:`Record`.
-Every submission gets a course folder of its own (a copy of the run's template), so
+A failure is the grader's only when a kernel did not start or did not prove, before any
+student code ran, that it has what the grader gives it (:func:`_not_ready`, grader.checker);
+everything after that is the student's. Every submission gets a course folder of its own (a copy of the run's template), so
 submissions are graded independently of each other, in any process: :func:`grade_notebook`
 is the task a worker runs (grader/workers.py), and it returns the record and the files to
 write instead of writing them; the coordinator (grader/run.py) alone writes OUT.
@@ -26,7 +28,7 @@ import tempfile
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -53,8 +55,9 @@ from .sandbox import SandboxLimits, environment, mount_tmpfs, prepare_sandbox, u
 # the KeyboardInterrupt itself), and the next run grades it again.
 STOP = threading.Event()
 HANDIN_TMPFS = "size=256m,nr_inodes=1000,mode=0755"
-CHECK_CELL_TIMEOUT = 300  # s per cell of the clean kernel, at least
-DOWNLOAD = re.compile(r"URL fetch failure on (\S+?):? |Could not download \S+ from (\S+)")
+CHECK_CELL_TIMEOUT = 900  # s per cell of the clean kernel, at least
+CHECK_STARTUP_TIMEOUT = 600  # s for the clean kernel to answer (its preload included)
+CHECK_NOTEBOOK_TIMEOUT = 3600  # s the clean kernel may live after the student's time limit
 
 
 @dataclass(frozen=True)
@@ -217,13 +220,14 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
     nbformat.write(nb, target)
     handin, accepted = work / "handin" / "box", work / "handin" / "accepted"
     with _handin_folder(work / "handin", mounted=context.sandboxed and os.geteuid() == 0):
-        config, checking, activated = _kernels(context, course, work, handin, accepted)
+        config, checking, notebook, activated = _kernels(context, course, work, handin, accepted)
         execute = GradingExecute(
             config=config,
             handin=handin,
             accepted=accepted,
             on_start=checking.start,
             on_handin=checking.load_soon,
+            readiness=notebook.readiness if notebook else None,
         )
         check = CleanKernelCheck(checking, accepted, master, config=config)
         pipeline = [
@@ -251,19 +255,19 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
     phases["clean check"] = check.seconds
     phases["nbgrader"] = time.monotonic() - clock - sum(execute.seconds.values()) - check.seconds
     zeros = {part: 0.0 for part in master.parts}
-    if not outcome["success"]:
-        error = _last_error(outcome)
-        status = GRADED if error.startswith("the kernel died") else GRADER_PROBLEM
-        note = (
-            error if status == GRADED else _grader_problem(f"nbgrader's autograde failed: {error}")
-        )
+    unready = _not_ready(execute)
+    if unready or not outcome["success"]:
+        error = _last_error(outcome) if not outcome["success"] else ""
+        died = error.startswith("the kernel died")
+        status = GRADED if died and not unready else GRADER_PROBLEM
+        if status == GRADER_PROBLEM:
+            error = _grader_problem(unready or f"nbgrader's autograde failed: {error}")
         record = Record(
-            sub.student_id, status, "", zeros, "; ".join([*repairs, note]), phases=phases
+            sub.student_id, status, "", zeros, "; ".join([*repairs, error]), phases=phases
         )
         return Graded(record, _log_file(sub.student_id, outcome))
 
     autograded = course / "autograded" / sub.student_id / ASSIGNMENT / master.path.name
-    graded_nb = nbformat.read(autograded, as_version=4)
     scores, unscored = _gradebook_scores(config, sub.student_id, master)
     notes = [*repairs]
     if unscored:
@@ -277,7 +281,9 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
     ]
     if lowered:
         notes.append(f"lowered by the clean-kernel check: {', '.join(lowered)}")
-    problem = _problem_of_the_grader(graded_nb, check)
+    if check.stopped:
+        notes.append(check.stopped)
+    problem = _grader_problem(check.problem) if check.problem else ""
     record = Record(
         sub.student_id,
         GRADER_PROBLEM if problem else GRADED,
@@ -307,8 +313,9 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
 
 
 def _kernels(context: GradingContext, course: Path, work: Path, handin: Path, accepted: Path):
-    """nbgrader's config for the student's kernel, the clean checking kernel, and the
-    context in which the student's kernel must be started."""
+    """nbgrader's config for the student's kernel, the clean checking kernel, the student's
+    kernel's sandbox (None without it: a plain local kernel) and the context in which the
+    student's kernel must be started."""
     config = course_config(course)
     config.Execute.timeout = context.limits.cell_timeout
     check_config = Config()
@@ -323,7 +330,7 @@ def _kernels(context: GradingContext, course: Path, work: Path, handin: Path, ac
             accepted,
             env={**os.environ, **data.check_environment(), **threads},
         )
-        return config, checking, environment(notebook_env)
+        return config, checking, None, environment(notebook_env)
     hidden = [*context.hide, context.scratch]
     notebook = prepare_sandbox(
         work / "n",
@@ -333,16 +340,22 @@ def _kernels(context: GradingContext, course: Path, work: Path, handin: Path, ac
         overlay=[data.notebook_cache],
         handin=handin,
         environment={**data.notebook_environment(), **threads},
+        preload=data.notebook_ready_check(),
+    )
+    # The clean kernel starts with the student's and waits for it: its own time limit.
+    clean_limits = replace(
+        context.limits,
+        notebook_timeout=(context.limits.notebook_timeout or 0) + CHECK_NOTEBOOK_TIMEOUT,
     )
     clean = prepare_sandbox(
         work / "c",
-        context.limits,
+        clean_limits,
         hide=hidden,
         readonly=[data.mirror, *data.linked, data.holdout, accepted],
         overlay=[data.check_cache],
         kernel_name="tlcourse-checker",
         environment={**data.check_environment(), **threads},
-        preload=PRELOAD,
+        preload=data.check_ready_check() + PRELOAD,
     )
     config.merge(notebook.config)
     check_config.merge(clean.config)
@@ -350,9 +363,9 @@ def _kernels(context: GradingContext, course: Path, work: Path, handin: Path, ac
         _check_timeout(check_config, context.limits),
         work / "check",
         accepted,
-        kernel_dirs=[str(clean.folder / "kernels")],
+        sandbox=clean,
     )
-    return config, checking, notebook.activated()
+    return config, checking, notebook, notebook.activated()
 
 
 def _check_timeout(check_config: Config, limits: SandboxLimits) -> Config:
@@ -360,6 +373,7 @@ def _check_timeout(check_config: Config, limits: SandboxLimits) -> Config:
     held-out photos (slow when other students are graded at the same time) must not hit a
     cell limit chosen for student cells."""
     check_config.NotebookClient.timeout = max(limits.cell_timeout, CHECK_CELL_TIMEOUT)
+    check_config.NotebookClient.startup_timeout = CHECK_STARTUP_TIMEOUT
     return check_config
 
 
@@ -433,27 +447,17 @@ def _by_part(by_cell: dict[str, float], master: Master) -> dict[str, float]:
     return scores
 
 
-def _problem_of_the_grader(nb, check: CleanKernelCheck) -> str:
-    """Why this grading failed on the grader's side (not the student's), or ""."""
-    import tlcourse
+def _not_ready(execute: GradingExecute) -> str:
+    """Why the student's kernel never had what the grader gives it, or "".
 
-    if check.problem:
-        return _grader_problem(
-            f"the clean kernel that checks the hand-in did not finish ({check.problem}); if a "
-            "limit was hit, raise --memory-gib or --cell-timeout"
-        )
-    provided = {tlcourse.data.DATA_URL, tlcourse.downloads.WEIGHTS_URL}
-    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
-    for error in errors:
-        if error.ename == "CourseDataError":
-            return _grader_problem(f"the kernel did not find the lab's data: {error.evalue[:200]}")
-        for match in DOWNLOAD.finditer(error.evalue):
-            url = match.group(1) or match.group(2)
-            if url in provided:
-                return _grader_problem(
-                    f"the kernel tried to download {url}, which the grader provides"
-                )
-    return ""
+    The rule: a failure is the grader's when the student's kernel did not start, or did not
+    prove (its readiness report, sent before any student code runs, through a pipe student
+    code cannot write) that it has the files it is given; or when the clean kernel did not
+    start or prove the same (grader.checker). Everything after that is the student's.
+    """
+    if not execute.served:
+        return "the student's kernel did not start (see logs/)"
+    return execute.not_ready
 
 
 def _grader_problem(what: str) -> str:

@@ -34,6 +34,21 @@ class KernelData:
     check_cache: Path
     holdout: Path
 
+    def given(self) -> list[Path]:
+        """What every kernel is given, as it sees it: the mirror's photos and weights."""
+        weights = [
+            self.mirror / "keras" / "models" / p.name for p in self.linked if p.suffix == ".h5"
+        ]
+        return [self.mirror / LAB_PHOTOS, *weights]
+
+    def notebook_ready_check(self) -> str:
+        """Code the student's kernel runs before it serves: what it is given is there."""
+        return ready_check([*self.given(), self.notebook_cache])
+
+    def check_ready_check(self) -> str:
+        """Code the clean kernel runs before it serves: the same, and the held-out photos."""
+        return ready_check([*self.given(), self.check_cache, self.holdout])
+
     def notebook_environment(self) -> dict[str, str]:
         return {
             "COURSE_OFFLINE_DIR": str(self.mirror),
@@ -46,6 +61,37 @@ class KernelData:
             "COURSE_CACHE_DIR": str(self.check_cache),
             "COURSE_HOLDOUT_DIR": str(self.holdout),
         }
+
+
+# Run in a kernel before it serves (grader.sandbox's ``preload``): every file under PATHS
+# can be opened and read, and every HDF5 file (Keras weights) loads, array by array. Raises,
+# naming the file, when one cannot: the kernel then reports that it is not ready.
+READY_CHECK = """
+import os
+
+def _read(path):
+    with open(path, "rb") as handle:
+        handle.read(1)
+    if path.endswith((".h5", ".hdf5")):
+        import h5py
+        with h5py.File(path, "r") as weights:
+            weights.visititems(lambda _, item: item[()] if isinstance(item, h5py.Dataset) else None)
+
+for _given in PATHS:
+    if not os.path.exists(_given):
+        raise FileNotFoundError(f"{_given}, which the grader gives every kernel, is missing")
+    if os.path.isdir(_given):
+        for _folder, _dirs, _files in os.walk(_given, followlinks=True):
+            for _name in _files:
+                _read(os.path.join(_folder, _name))
+    else:
+        _read(_given)
+"""
+
+
+def ready_check(paths: list[Path]) -> str:
+    """:data:`READY_CHECK` for ``paths``."""
+    return f"PATHS = {[str(p) for p in paths]!r}\n{READY_CHECK}"
 
 
 def prepare_kernel_data(folder: Path, holdout: Path) -> KernelData:

@@ -24,7 +24,10 @@ folders read-only under ``/run/overlay/N`` (the kernel sees them at their own pa
 a writable copy made of links), the socket folder and the hand-in folder. Everything it
 may write lives in one size-capped tmpfs (``/tmp``; ``/dev/shm`` and ``/var/tmp`` lead
 there). New user (unless root), mount, PID, network (loopback only), IPC and UTS
-namespaces; no capabilities; no new privileges. Set-up errors end the launch with exit
+namespaces; no capabilities; no new privileges; a seccomp filter (``seccomp.py``). Before
+it serves, the kernel runs the grader's readiness check and sends its report through a pipe
+that it closes before any student code runs; the launcher writes it to ``<sandbox>/ready/``,
+which no kernel sees (``grader.sandbox.Sandbox.readiness``). Set-up errors end the launch with exit
 status 70 and a ``[sandbox]`` line on stderr; nothing runs unsandboxed.
 """
 
@@ -181,6 +184,40 @@ def bwrap_args(config: dict, cwd: str, uid: int | None) -> list[str]:
     return [*args, "--remount-ro", "/", "--chdir", SCRATCH]
 
 
+def syscall_filter() -> tuple[list[str], tuple[int, ...]]:
+    """bubblewrap's ``--seccomp FD`` and the file descriptor to pass on: a memfd holding the
+    program of ``seccomp.py`` beside this file (loaded by its path: this script runs in the
+    student's folder, and isolated). On a machine it has no table for: nothing, and a line
+    on stderr (``grader.sandbox.unenforced_limits`` names it too)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seccomp.py")
+    try:
+        spec = importlib.util.spec_from_file_location("tlcourse_seccomp", path)
+        if spec is None or spec.loader is None:
+            raise ImportError("not a Python file")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        build, unsupported = module.build, module.UnsupportedMachine
+    except (ImportError, SyntaxError, OSError, AttributeError) as error:
+        raise SetupError(f"the system-call filter {path}: {error}") from error
+    try:
+        program = build()
+    except unsupported as error:
+        log(f"no system-call filter: {error}")
+        return [], ()
+    fd = os.memfd_create("tlcourse-seccomp", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(program)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)  # bubblewrap reads it from where it stands
+    except OSError:
+        os.close(fd)
+        raise
+    return ["--seccomp", str(fd)], (fd,)
+
+
 # ipykernel as the sandbox runs it (``python -I -c KERNEL_PROGRAM SETTINGS``). First, as
 # bubblewrap left it: the sandbox uid (root: switch to it; the capabilities go with root),
 # rlimits, a working folder copied from the notebook's, writable copies (made of links) of
@@ -257,15 +294,26 @@ class CappedOutStream(OutStream):
         return super().write(string)
 
 
+# The readiness report: what ``preload`` (the grader's check that the kernel has what it
+# was given) concluded, written to a pipe only the launcher reads, then closed, before any
+# student code runs. A kernel that dies before this line never reports ready.
+report = {"ready": True}
 try:
     exec(SETTINGS["preload"], {})
-except BaseException:
-    pass
+except BaseException as error:
+    import traceback
+    lines = traceback.format_exception(error)
+    report = {"ready": False, "error": "".join(lines[-4:])[-600:]}  # one write < PIPE_BUF
+if SETTINGS["ready_fd"] is not None:
+    os.write(SETTINGS["ready_fd"], (json.dumps(report) + "\\n").encode())
+    os.close(SETTINGS["ready_fd"])
 launch_new_instance(argv=["-f", connection, *SETTINGS["kernel_args"]])
 """
 
 
-def kernel_settings(config: dict, uid: int | None, connection: str, kernel_args: list[str]) -> str:
+def kernel_settings(
+    config: dict, uid: int | None, connection: str, kernel_args: list[str], ready_fd: int | None
+) -> str:
     """KERNEL_PROGRAM's one argument (JSON)."""
     limits = config["limits"]
     cap = limits.get("output_per_cell")
@@ -283,6 +331,7 @@ def kernel_settings(config: dict, uid: int | None, connection: str, kernel_args:
             },
             "cap": int(cap) if cap else None,
             "preload": config.get("preload") or "",
+            "ready_fd": ready_fd,
             "connection": connection,
             "kernel_args": [
                 *kernel_args,
@@ -346,8 +395,37 @@ def leave_memory_cgroup(folder: str | None) -> None:
 # --------------------------------------------------------------------------- processes
 
 
-def supervise(sandbox: subprocess.Popen, config: dict, parent: int) -> int:
-    """Wait for bubblewrap; kill the whole sandbox on TERM, grader death or time limit."""
+def ready_report_path(runtime_dir: str, connection_file: str) -> str:
+    """Where the launcher writes a kernel's readiness report: beside the sandbox's socket
+    folder (``<sandbox>/ready/<connection file name>``), which no kernel can see."""
+    name = os.path.basename(connection_file)
+    return os.path.join(os.path.dirname(runtime_dir), "ready", name)
+
+
+def pass_on_report(ready: int, report: str) -> None:
+    """Copy the kernel's report, the first line on the readiness pipe, to ``report``
+    (atomically). It is written in one piece (under PIPE_BUF bytes) before any student code
+    runs, so one read takes all of it; the pipe is then closed, so nothing later is read."""
+    try:
+        data = os.read(ready, 65536)
+    except OSError:
+        data = b""
+    os.close(ready)
+    if b"\n" not in data:
+        return
+    with contextlib.suppress(OSError):
+        os.makedirs(os.path.dirname(report), exist_ok=True)
+        partial = f"{report}.partial"
+        with open(partial, "wb") as handle:
+            handle.write(data.split(b"\n", 1)[0] + b"\n")
+        os.replace(partial, report)
+
+
+def supervise(
+    sandbox: subprocess.Popen, config: dict, parent: int, ready: int | None, report: str
+) -> int:
+    """Wait for bubblewrap; kill the whole sandbox on TERM, grader death or time limit.
+    Pass the kernel's readiness report on from the pipe ``ready`` to the file ``report``."""
 
     def stop(signum, _frame):
         sandbox.kill()
@@ -358,14 +436,21 @@ def supervise(sandbox: subprocess.Popen, config: dict, parent: int) -> int:
     timeout = config["limits"].get("notebook_timeout")
     deadline = time.monotonic() + timeout if timeout else None
     poller = select.poll()
-    poller.register(os.pidfd_open(sandbox.pid), select.POLLIN)
+    pidfd = os.pidfd_open(sandbox.pid)
+    poller.register(pidfd, select.POLLIN)
+    if ready is not None:
+        poller.register(ready, select.POLLIN)
     while True:
         wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
         try:
-            ready = poller.poll(wait * 1000)
+            events = dict(poller.poll(wait * 1000))
         except InterruptedError:
-            ready = []
-        if ready:
+            events = {}
+        if ready is not None and ready in events:
+            poller.unregister(ready)
+            pass_on_report(ready, report)
+            ready = None
+        if pidfd in events:
             code = sandbox.wait()
             return code if code >= 0 else 128 - code
         if os.getppid() != parent:
@@ -399,23 +484,30 @@ def main(argv: list[str]) -> int:
         uid = pick_uid(config) if os.geteuid() == 0 else None
         cwd = os.path.realpath(os.getcwd())
         args = bwrap_args(config, cwd, uid)
-        settings = kernel_settings(config, uid, connection, kernel_args)
+        ready_read, ready_write = os.pipe()
+        settings = kernel_settings(config, uid, connection, kernel_args, ready_write)
         if uid is not None:
             cgroup = join_memory_cgroup(config["limits"].get("memory"))
+        seccomp, seccomp_fds = syscall_filter()
         sandbox = subprocess.Popen(
-            [*args, config["python"], "-I", "-c", KERNEL_PROGRAM, settings],
+            [*args, *seccomp, config["python"], "-I", "-c", KERNEL_PROGRAM, settings],
             executable=config["bwrap"],
             env=kernel_env(config),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             cwd="/",
+            pass_fds=(ready_write, *seccomp_fds),
         )
+        os.close(ready_write)
+        for fd in seccomp_fds:  # bubblewrap holds its own copy; it closes it once read
+            os.close(fd)
     except (SetupError, OSError, ValueError, KeyError) as error:
         log(f"cannot start: {error}")
         leave_memory_cgroup(cgroup)
         return EXIT_SETUP_FAILED
+    report = ready_report_path(config["runtime_dir"], connection_file)
     try:
-        return supervise(sandbox, config, os.getppid())
+        return supervise(sandbox, config, os.getppid(), ready_read, report)
     finally:
         leave_memory_cgroup(cgroup)
 

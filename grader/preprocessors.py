@@ -27,7 +27,11 @@ class GradingExecute(Execute):
     * ``on_start`` is called once the kernel process is launched (the grader has the clean
       checking kernel start alongside it), ``on_handin`` after each test cell that handed
       something in (the checking kernel loads the objects while the notebook goes on).
-    * ``seconds`` holds the time spent starting the kernel and running the notebook.
+    * ``readiness(connection_file)`` gives the kernel's readiness report (see
+      grader.sandbox.Sandbox.readiness), asked once the kernel answers: a kernel that lacks
+      what the grader gives it runs no cell (:class:`KernelNotReady`).
+    * ``seconds`` holds the time spent starting the kernel and running the notebook;
+      ``served`` whether the kernel answered; ``not_ready`` why it was not ready, or "".
     """
 
     max_output_bytes = Integer(1 << 20, help="output kept per cell").tag(config=True)
@@ -38,12 +42,17 @@ class GradingExecute(Execute):
         accepted: Path | None = None,
         on_start: Callable[[], None] | None = None,
         on_handin: Callable[[], None] | None = None,
+        readiness: Callable[[str], dict | None] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.handin, self.accepted = handin, accepted
         self.on_start, self.on_handin = on_start, on_handin
         self.seconds = {"kernel start": 0.0, "notebook": 0.0}
+        self.readiness = readiness
+        self.served = False
+        self.not_ready = ""
+        self.connection_file = ""
         self._output_sizes: dict[int, int] = {}
 
     def preprocess(self, nb, resources=None, km=None):
@@ -60,15 +69,29 @@ class GradingExecute(Execute):
             super().start_new_kernel(**kwargs)
         finally:
             self.seconds["kernel start"] += time.monotonic() - started
+        self.connection_file = self.km.connection_file
         if self.on_start:
             self.on_start()
 
     def start_new_kernel_client(self):
         started = time.monotonic()
         try:
-            return super().start_new_kernel_client()
+            client = super().start_new_kernel_client()
         finally:  # until the new kernel answers
             self.seconds["kernel start"] += time.monotonic() - started
+        self.served = True
+        if self.readiness:
+            report = self.readiness(self.connection_file)
+            if not report:
+                self.not_ready = "the student's kernel ended before it reported ready"
+            elif not report.get("ready"):
+                self.not_ready = (
+                    f"the student's kernel lacks what the grader gives it: {report.get('error')}"
+                )
+            if self.not_ready:
+                self._cleanup_kernel()  # nbclient cleans up only after the client is set up
+                raise KernelNotReady(self.not_ready)
+        return client
 
     def preprocess_cell(self, cell, resources, index):
         before = self._handed_in() if is_grade(cell) else None
@@ -96,6 +119,10 @@ class GradingExecute(Execute):
             note = f"[output cut by the grader: more than {self.max_output_bytes:,} bytes]\n"
             outs.append(_stream(note))
         return None
+
+
+class KernelNotReady(RuntimeError):
+    """The student's kernel reported that it lacks what the grader gives it."""
 
 
 def handed_in(folder: Path) -> dict[str, tuple]:

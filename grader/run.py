@@ -11,6 +11,7 @@ then the reports, as each student is finished.
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import time
 from pathlib import Path
@@ -28,12 +29,32 @@ from .grading import (
 )
 from .lms import Roster, read_roster
 from .master import ASSIGNMENT, load_master
-from .records import GRADER_PROBLEM, Record, read_records, submission_digest, write_record
+from .records import (
+    GRADER_PROBLEM,
+    Record,
+    out_lock,
+    read_records,
+    submission_digest,
+    write_record,
+)
 from .report import write_reports
 from .sandbox import SandboxLimits, SandboxUnavailable, bubblewrap, unenforced_limits
-from .workers import Task, WorkerLost, run_tasks, threads_per_kernel
+from .workers import Task, WorkerLost, default_jobs, run_tasks, threads_per_kernel
 
 
+def _holding_out(function):
+    """Hold OUT's lock (``out``, the second argument) for the whole call: one grader per
+    OUT; a second one is refused (grader.records.out_lock) before anything is read or written."""
+
+    @functools.wraps(function)
+    def holding(first, out: Path, *args, **kwargs):
+        with out_lock(out):
+            return function(first, out, *args, **kwargs)
+
+    return holding
+
+
+@_holding_out
 def grade(
     submissions: Path,
     out: Path,
@@ -51,6 +72,7 @@ def grade(
     return grade_class(subs, out, holdout, roster, log=log, **options)
 
 
+@_holding_out
 def grade_class(
     subs: list[Submission],
     out: Path,
@@ -61,20 +83,30 @@ def grade_class(
     sandboxed: bool = True,
     hide: tuple[Path, ...] = (),
     regrade: bool = False,
-    jobs: int = 1,
+    jobs: int | None = 1,
     scheduler: str | None = None,
 ) -> list[Record]:
-    """Grade ``subs`` into ``out`` (``jobs`` at a time here, or on the Dask cluster at
-    ``scheduler``); return the records written by this run."""
+    """Grade ``subs`` into ``out`` (``jobs`` at a time here, None: as many as pays, see
+    :func:`grader.workers.default_jobs`; or on the Dask cluster at ``scheduler``); return
+    the records written by this run."""
     import_tensorflow_quietly()
     import tlcourse
 
     out = Path(out).resolve()
     (out / "records").mkdir(parents=True, exist_ok=True)
     master = load_master()
-    records = read_records(out)
+    records = read_records(out, log)  # a damaged record is moved aside: graded again
     if holdout:  # checked before anyone is graded; the default is found when first needed
         holdout = tlcourse.data.check_image_folder(holdout)
+    limits = limits or SandboxLimits()
+    if jobs is None:
+        to_grade = [
+            sub
+            for sub in subs
+            if not sub.problem
+            and (regrade or not _kept(records.get(sub.student_id), sub, master.digest))
+        ]
+        jobs = default_jobs(limits.memory, len(to_grade))
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"{jobs} at a time"
     log(
         f"Grading {len(subs)} submission(s) of {ASSIGNMENT} into {out}, {where} ({_how(sandboxed, scheduler)})"
@@ -182,6 +214,8 @@ def _duration(seconds: float) -> str:
 
 
 def _outcome(record: Record) -> str:
+    if record.status == GRADER_PROBLEM:
+        return f"not graded ({record.seconds:.0f} s)  -- {record.note}"
     text = f"{record.total:g} points ({record.seconds:.0f} s)"
     return text + (f"  -- {record.note}" if record.note else "")
 

@@ -15,7 +15,8 @@ every kernel through it. The launcher starts the kernel in a bubblewrap sandbox 
   ``/dev/shm`` and ``/var/tmp`` lead there), plus the socket folder and the hand-in folder.
 * new user (without root), mount, PID, network, IPC and UTS namespaces: no network (the
   kernel talks to nbclient through Unix sockets, ZeroMQ ``ipc``), no capabilities, no new
-  privileges; everything a student starts dies with the kernel or with the grader.
+  privileges, a seccomp filter (``grader/seccomp.py``); everything a student starts dies
+  with the kernel or with the grader.
 * rlimits: address space, processes (counted in the sandbox), file size, open files,
   optional CPU seconds and data segment; a whole-notebook time limit.
 * an environment of the grader's choosing only (``environment``, ``FIXED_ENVIRONMENT``).
@@ -44,6 +45,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -96,7 +98,7 @@ class SandboxLimits:
     memory: int | None = 8 * GiB
     # What one cell may print (stdout and stderr); the rest is dropped in the kernel. A print
     # loop would otherwise queue output faster than it is sent, until the memory cap kills
-    # the kernel. The grader keeps 1 MiB per cell of what arrives (CappedExecute).
+    # the kernel. The grader keeps 1 MiB per cell of what arrives (GradingExecute).
     output_per_cell: int | None = 2 * MiB
 
 
@@ -133,6 +135,23 @@ class Sandbox:
         """Set :attr:`environ` (``JUPYTER_PATH``) in this process for the block."""
         with environment(self.environ):
             yield self
+
+    def readiness(self, connection_file: str, wait: float = 5.0) -> dict | None:
+        """The readiness report of the kernel started with ``connection_file``:
+        ``{"ready": True}``, ``{"ready": False, "error": ...}``, or None when the kernel
+        ended before it reported (its launcher writes the report as the kernel sends it, on
+        a pipe the kernel closes before any student code runs)."""
+        from .kernel_launcher import ready_report_path
+
+        path = Path(ready_report_path(str(self.folder / "run"), connection_file))
+        deadline = time.monotonic() + wait
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return report if isinstance(report, dict) else None
 
     def cleanup(self) -> None:
         """Remove the sandbox folder (kernelspec, sockets); kernels must have ended."""
@@ -190,20 +209,32 @@ def bubblewrap() -> str:
     return path
 
 
+def unfiltered_syscalls() -> list[str]:
+    """The system-call filter, when ``grader/seccomp.py`` has no table for this machine
+    (kernel_launcher.py then starts kernels without it)."""
+    from .seccomp import machine, supported
+
+    return [] if supported() else [f"the system-call filter (no seccomp table for {machine()})"]
+
+
 def unenforced_limits() -> list[str]:
     """The limits the sandbox cannot enforce for this user on this machine."""
     if os.geteuid() == 0:
         with open("/proc/self/mounts") as mounts:
             types = [(line.split()[2], line.split()[3]) for line in mounts]
         if any(t == "cgroup2" or (t == "cgroup" and "memory" in o) for t, o in types):
-            return []
-        return ["--memory-gib for all of a kernel's processes together (no memory cgroup)"]
+            return unfiltered_syscalls()
+        return [
+            "--memory-gib for all of a kernel's processes together (no memory cgroup)",
+            *unfiltered_syscalls(),
+        ]
     return [
         (
             "--memory-gib for all of a kernel's processes together (a memory cgroup needs "
             "root; each process is still held to its address-space cap)"
         ),
         "the size of the hand-in folder (a tmpfs needs root; each file is still held to 1 GiB)",
+        *unfiltered_syscalls(),
     ]
 
 
@@ -254,7 +285,9 @@ def prepare_sandbox(
     new /tmp folder. ``handin``: a host folder that the notebook hands objects in to
     (``tlcourse.hand_in``; inside the kernel ``COURSE_HANDIN_DIR``). ``environment``: the
     kernel's environment variables (see ``FIXED_ENVIRONMENT``). ``preload``: Python code the
-    kernel process runs before it serves (imports, references), errors ignored.
+    kernel process runs before it serves and before any student code: the grader's proof
+    that the kernel has what it was given (and its imports); what it concluded is the
+    kernel's readiness report (:meth:`Sandbox.readiness`).
     """
     bwrap = bubblewrap()
     folder = Path(folder or tempfile.mkdtemp(prefix="tlsbx-")).resolve()

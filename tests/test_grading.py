@@ -94,9 +94,13 @@ def test_a_short_student_cell_limit_does_not_cut_the_clean_kernel(tmp_path, sand
     data = KernelData(tmp_path, (), tmp_path / "n", tmp_path / "c", tmp_path / "h")
     limits = SandboxLimits(cell_timeout=30)
     context = GradingContext(tmp_path, tmp_path, tmp_path, data, limits, sandboxed)
-    student, checking, _ = _kernels(context, tmp_path, tmp_path / "w", tmp_path, tmp_path)
+    student, checking, sandbox, _ = _kernels(context, tmp_path, tmp_path / "w", tmp_path, tmp_path)
     assert student.Execute.timeout == 30
     assert checking.config.NotebookClient.timeout == CHECK_CELL_TIMEOUT > 30
+    if sandboxed:  # the clean kernel waits for the student's notebook: its own time limit
+        lives = json.loads((checking.sandbox.folder / "sandbox.json").read_text())
+        theirs = json.loads((sandbox.folder / "sandbox.json").read_text())
+        assert lives["limits"]["notebook_timeout"] > theirs["limits"]["notebook_timeout"]
 
 
 def test_each_student_has_one_record_with_both_runs(graded):

@@ -33,6 +33,7 @@ from tests.test_grading import (
     read_grades,
     read_records,
 )
+from tests.waiting import has_loaded, sandboxed, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -255,9 +256,9 @@ def test_without_the_sandbox_grading_still_works_and_says_so(tmp_path, offline_m
 
 def test_a_failure_of_the_grader_is_reported_as_such(tmp_path, offline_mirror, monkeypatch):
     """The defect of issue 9, put back on purpose: the kernels are not given the weights the
-    grader loaded. The student's kernel then tries to download them; the run says it is the
-    grader's problem and how to fix it, the student gets no feedback blaming them and no
-    grade to import, and the next run grades them again."""
+    grader loaded. The student's kernel reports, before any student cell, that it lacks
+    them; the run says it is the grader's problem, the student gets no feedback blaming them
+    and no grade to import, and the next run grades them again."""
     from grader import kernel_data, run
 
     prepared = kernel_data.prepare_kernel_data
@@ -278,7 +279,7 @@ def test_a_failure_of_the_grader_is_reported_as_such(tmp_path, offline_mirror, m
     assert [record.status for record in records] == ["grader problem"]
     row = read_grades(out)["solution"]
     assert row["total"] == "" and row["note"].startswith("GRADER PROBLEM, not the student's")
-    assert "tried to download" in row["note"] and "mobilenet_v2" in row["note"]
+    assert "lacks what the grader gives it" in row["note"] and "mobilenet_v2" in row["note"]
     assert (out / "lms_grades.csv").read_text() == "student_id,total,max\n"
     assert not (out / "feedback" / "solution.html").exists()
     assert any(line.startswith("GRADER PROBLEM: 1 student") for line in lines)
@@ -287,6 +288,27 @@ def test_a_failure_of_the_grader_is_reported_as_such(tmp_path, offline_mirror, m
     again = run.grade(folder, out, log=lambda *a, **k: lines.append(" ".join(map(str, a))))
     assert [record.status for record in again] == ["graded"]  # not kept: graded again
     assert read_grades(out)["solution"]["total"] == "10"
+
+
+def test_a_clean_kernel_that_lacks_what_it_is_given_is_the_graders_problem(
+    tmp_path, offline_mirror, monkeypatch
+):
+    """The clean kernel's readiness check fails (here: on purpose, as if the held-out photos
+    could not be read): the student is set aside with the kernel's own error, not scored."""
+    from grader import run
+    from grader.kernel_data import KernelData
+
+    def unreadable(self):
+        return "raise PermissionError('holdout/cats/1.jpg cannot be read')"
+
+    monkeypatch.setattr(KernelData, "check_ready_check", unreadable)
+    folder = tmp_path / "subs"
+    build_all(folder, ["extra_cells"])  # Part A answered: the clean kernel checks it
+    records = run.grade(folder, tmp_path / "out", log=lambda *a, **k: None)
+    assert [record.status for record in records] == ["grader problem"]
+    note = read_grades(tmp_path / "out")["extra_cells"]["note"]
+    assert "the clean kernel lacks what the grader gives it" in note
+    assert "PermissionError: holdout/cats/1.jpg cannot be read" in note
 
 
 def test_nbgrader_autograde_refuses_and_points_to_the_grader(tmp_path, offline_mirror):
@@ -520,10 +542,12 @@ def test_a_dask_worker_killed_mid_run_loses_nothing_graded(graded_class, dask_cl
         stderr=subprocess.STDOUT,
     )
     victim = psutil.Process(workers[0].pid)
-    deadline = time.monotonic() + 300
-    while not victim.children(recursive=True) and time.monotonic() < deadline:
-        time.sleep(0.5)  # until it has started a kernel
-    time.sleep(3)
+
+    def grading() -> bool:  # a sandboxed kernel under the worker has loaded TensorFlow
+        kernels = [p.pid for p in victim.children(recursive=True) if sandboxed(p.pid)]
+        return any(has_loaded(pid, "tensorflow") for pid in kernels)
+
+    wait_until(grading, 300, "the worker's student kernel to load TensorFlow", every=0.5)
     victim.kill()
     stdout, _ = first.communicate(timeout=1200)
     assert first.returncode == 0, stdout

@@ -62,7 +62,12 @@ def run_main(*args: object) -> int:
             "KERAS_HOME",
             "MPLBACKEND",
         ):
-            patch.setenv(name, os.environ.get(name, ""))
+            # Recorded, so restored afterwards; an unset one stays unset (an empty KERAS_HOME
+            # would make Keras write into the current folder).
+            original = os.environ.get(name)
+            patch.setenv(name, original or "")
+            if original is None:
+                patch.delenv(name)
         return main([str(arg) for arg in args])
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
+import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -32,6 +35,7 @@ from grader.sandbox import (
     SandboxLimits,
     prepare_sandbox,
 )
+from grader.seccomp import SYSCALLS, machine
 
 # Run as root, which adds the sandbox uid and the memory cgroup; the grader run by an
 # ordinary user is tests/test_grading_rootless.py.
@@ -858,3 +862,231 @@ def test_handed_in_files_reach_the_grader_and_nothing_else(course, tmp_path):
     assert sorted(p.name for p in accepted.iterdir()) == ["class_counts.json"]
     assert (accepted / "class_counts.json").read_text() == '{"cats": 3, "dogs": 4}'
     assert (accepted / "class_counts.json").stat().st_mode & 0o777 == 0o644
+
+
+# ------------------------------------------------------------------------ system calls
+
+# Each call the seccomp filter (grader/seccomp.py) refuses, made through ctypes with
+# arguments that do no harm if it goes through: without the filter most of these end with
+# another errno, or succeed. Then what must still work. ``NR`` is set before this runs.
+SECCOMP_PROBES = r"""
+import ctypes, errno, json, os, subprocess, sys
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+AT_FDCWD, CLONE_THREAD, OPEN_TREE_CLONE = -100, 0x10000, 1
+NAMESPACES = {"CLONE_NEWNS": 0x20000, "CLONE_NEWCGROUP": 0x2000000, "CLONE_NEWUTS": 0x4000000,
+              "CLONE_NEWIPC": 0x8000000, "CLONE_NEWUSER": 0x10000000,
+              "CLONE_NEWPID": 0x20000000, "CLONE_NEWNET": 0x40000000, "CLONE_NEWTIME": 0x80}
+reader, writer = os.pipe()
+char = ctypes.c_char(b"x")
+
+def outcome(result):
+    return errno.errorcode.get(ctypes.get_errno(), "?") if result == -1 else f"returned {result}"
+
+def call(name, *args):
+    ctypes.set_errno(0)
+    args = [ctypes.c_long(a) if isinstance(a, int) else a for a in args]
+    return outcome(libc.syscall(ctypes.c_long(NR[name]), *args))
+
+sleeper = subprocess.Popen(["sleep", "30"])
+results = {
+    "unshare(CLONE_NEWUSER)": call("unshare", NAMESPACES["CLONE_NEWUSER"]),
+    "setns(-1, 0)": call("setns", -1, 0),
+    "ptrace(PTRACE_ATTACH, own child)": call("ptrace", 16, sleeper.pid, 0, 0),
+    "keyctl(GET_KEYRING_ID, session)": call("keyctl", 0, -3, 0),
+    "add_key(user, process keyring)": call("add_key", b"user", b"probe", b"secret", 6, -2),
+    "request_key(user)": call("request_key", b"user", b"probe", None, 0),
+    "bpf(BPF_MAP_CREATE, NULL)": call("bpf", 0, None, 0),
+    "perf_event_open(NULL)": call("perf_event_open", None, 0, -1, -1, 0),
+    "userfaultfd(UFFD_USER_MODE_ONLY)": call("userfaultfd", 1),
+    "mount(tmpfs on /tmp)": call("mount", b"none", b"/tmp", b"tmpfs", 0, None),
+    "umount2(/tmp, MNT_DETACH)": call("umount2", b"/tmp", 2),
+    "pivot_root(/tmp, /tmp)": call("pivot_root", b"/tmp", b"/tmp"),
+    "open_tree(/tmp, OPEN_TREE_CLONE)": call("open_tree", AT_FDCWD, b"/tmp", OPEN_TREE_CLONE),
+    "open_tree_attr(/tmp, OPEN_TREE_CLONE)": call(
+        "open_tree_attr", AT_FDCWD, b"/tmp", OPEN_TREE_CLONE, None, 0),
+    "move_mount(-1 onto /tmp)": call("move_mount", -1, b"", AT_FDCWD, b"/tmp", 4),
+    "fsopen(tmpfs)": call("fsopen", b"tmpfs", 0),
+    "fsconfig(-1, CMD_CREATE)": call("fsconfig", -1, 6, None, None, 0),
+    "fsmount(-1)": call("fsmount", -1, 0, 0),
+    "fspick(/tmp)": call("fspick", AT_FDCWD, b"/tmp", 0),
+    "mount_setattr(/tmp, NULL)": call("mount_setattr", AT_FDCWD, b"/tmp", 0, None, 0),
+    "ioctl(pipe, TIOCSTI)": call("ioctl", writer, 0x5412, ctypes.byref(char)),
+    "ioctl(pipe, TIOCSTI | 1 << 32)": call("ioctl", writer, 0x5412 | 1 << 32, ctypes.byref(char)),
+    "ioctl(pipe, TIOCLINUX)": call("ioctl", writer, 0x541C, ctypes.byref(char)),
+}
+for flag, value in NAMESPACES.items():  # with CLONE_THREAD alone the kernel says EINVAL
+    results[f"clone({flag} | CLONE_THREAD)"] = call("clone", value | CLONE_THREAD, 0, 0, 0, 0)
+results["clone3(NULL, 0)"] = call("clone3", None, 0)
+if os.uname().machine == "x86_64":
+    ctypes.set_errno(0)
+    results["getpid through x32"] = outcome(libc.syscall(ctypes.c_long(0x40000000 | 39)))
+    # In a child: a machine without the i386 ABI answers int 0x80 with SIGSEGV.
+    i386 = ("import ctypes, mmap\n"
+            "page = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n"
+            "page.write(bytes([0xB8, 20, 0, 0, 0, 0xCD, 0x80, 0xC3]))  # getpid; int 0x80; ret\n"
+            "print(ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(page)))())")
+    child = subprocess.run([sys.executable, "-c", i386], capture_output=True, text=True)
+    value = int(child.stdout) if child.returncode == 0 else None
+    results["getpid through i386 int 0x80"] = (
+        f"killed by signal {-child.returncode}" if value is None
+        else errno.errorcode.get(-value, "?") if value < 0 else f"returned {value}")
+sleeper.kill()
+sleeper.wait()
+print(json.dumps(results))
+"""
+SECCOMP_STILL_WORKS = r"""
+import threading
+done = []
+thread = threading.Thread(target=done.append, args=(1,))
+thread.start()
+thread.join()
+child = subprocess.run(["grep", "^Seccomp:", "/proc/self/status"], capture_output=True, text=True)
+print(json.dumps({
+    "threading.Thread": "ran" if done else "did not run",
+    "/usr/bin/true": subprocess.run(["/usr/bin/true"]).returncode,
+    "ioctl(pipe, TIOCGWINSZ)": call("ioctl", reader, 0x5413, ctypes.create_string_buffer(8)),
+    "clone(CLONE_THREAD)": call("clone", CLONE_THREAD, 0, 0, 0, 0),
+    "Seccomp (kernel)": [l.split()[1] for l in open("/proc/self/status") if l.startswith("Seccomp:")],
+    "Seccomp (child)": child.stdout.split()[1:],
+}))
+"""
+STILL_WORKS = {
+    "threading.Thread": "ran",
+    "/usr/bin/true": 0,
+    "ioctl(pipe, TIOCGWINSZ)": "ENOTTY",  # the kernel's answer: a pipe is no terminal
+    "clone(CLONE_THREAD)": "EINVAL",  # the kernel's answer too: clone itself goes through
+    "Seccomp (kernel)": ["2"],  # a filter, inherited by what the kernel starts
+    "Seccomp (child)": ["2"],
+}
+
+
+def seccomp_probes(cwd: Path) -> tuple[dict, dict]:
+    """Run the probes in a new sandboxed kernel started in ``cwd``: what each refused call
+    returned, and what still works (the second cell: the kernel survived the first)."""
+    numbers = f"NR = {SYSCALLS[machine()]!r}\n"
+    nb, error = run(
+        {"cwd": cwd},
+        [numbers + SECCOMP_PROBES, SECCOMP_STILL_WORKS],
+        FAST,
+        sandbox=prepare_sandbox(limits=FAST),
+    )
+    assert error is None, error
+    outcomes = []
+    for cell in nb.cells:
+        try:
+            outcomes.append(json.loads(text(cell)))
+        except ValueError:
+            raise AssertionError(f"the cell did not print its results: {text(cell)}") from None
+    return outcomes[0], outcomes[1]
+
+
+def check_seccomp_probes(refused: dict, works: dict) -> None:
+    expected = {name: "ENOSYS" if name.startswith("clone3") else "EPERM" for name in refused}
+    if refused.get("getpid through i386 int 0x80") == "killed by signal 11":
+        expected["getpid through i386 int 0x80"] = "killed by signal 11"  # no i386 ABI here
+    assert len(refused) >= 32, refused
+    assert {k: v for k, v in refused.items() if v != expected[k]} == {}
+    assert works == STILL_WORKS
+
+
+def outcomes_line(who: str, refused: dict, seconds: float) -> str:
+    by_outcome: dict[str, list[str]] = {}
+    for name, outcome in refused.items():
+        by_outcome.setdefault(outcome, []).append(name)
+    listed = "; ".join(f"{outcome}: {', '.join(names)}" for outcome, names in by_outcome.items())
+    return f"{seconds:7.1f} s  seccomp probes {who}: {listed}"
+
+
+def test_syscall_numbers_are_those_of_the_kernel_headers():
+    headers = {
+        "x86_64": Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h"),
+        "aarch64": Path("/usr/include/asm-generic/unistd.h"),  # the generic table
+    }
+    checked = 0
+    for name, header in headers.items():
+        if not header.exists():
+            continue
+        defined = dict(
+            re.findall(r"^#define __NR_(\w+)\s+(\d+)\s*$", header.read_text(), re.MULTILINE)
+        )
+        known = {call: number for call, number in SYSCALLS[name].items() if call in defined}
+        assert {call: int(defined[call]) for call in known} == known
+        checked += len(known)
+    if not checked:
+        pytest.skip("no kernel headers: apt install linux-libc-dev")
+
+
+def test_the_syscall_filter_refuses_namespaces_mounts_tracing_and_keeps_the_kernel_alive(
+    course, report
+):
+    started = time.perf_counter()
+    refused, works = seccomp_probes(course["cwd"])
+    report(outcomes_line("as root", refused, time.perf_counter() - started))
+    check_seccomp_probes(refused, works)
+
+
+ORDINARY_USER = "tlgrader"  # as in tests/test_grading_rootless.py
+
+
+@pytest.fixture(scope="module")
+def ordinary_user() -> pwd.struct_passwd:
+    """An ordinary user (CI creates it; created here when missing: these tests run as root)
+    who can run this environment's Python (.ci/run opens the folders above it)."""
+    try:
+        user = pwd.getpwnam(ORDINARY_USER)
+    except KeyError:
+        command = ["useradd", "--create-home", ORDINARY_USER]
+        subprocess.run(command, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, check=True)
+        user = pwd.getpwnam(ORDINARY_USER)
+    check = as_user(user, "import grader", cwd=REPO)
+    if check.returncode != 0:
+        problem = (
+            f"{ORDINARY_USER} cannot run {sys.executable} in {REPO} ({check.stderr.strip()}):"
+            " chmod o+x the folders above both, as .ci/run does"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+    return user
+
+
+def as_user(user: pwd.struct_passwd, code: str, cwd: Path | str = "/", timeout: int = 60):
+    """Run ``python -c code`` (this environment's Python) as ``user``, with a bare
+    environment, as tests/test_grading_rootless.py starts the grader."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": user.pw_dir, "LANG": "C.UTF-8"},
+        cwd=cwd,
+        user=user.pw_uid,
+        group=user.pw_gid,
+        extra_groups=[],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_the_syscall_filter_holds_for_an_ordinary_users_kernel_too(ordinary_user, report):
+    """Without root the kernel runs in a user namespace of its own: the filter is the same."""
+    script = textwrap.dedent(f"""
+        import json, os, shutil, sys, tempfile
+        from pathlib import Path
+        home = tempfile.mkdtemp(prefix="tlgrader-seccomp-")
+        os.environ["HOME"] = home  # jupyter's connection files
+        sys.path.insert(0, {str(REPO)!r})
+        from tests.test_sandbox import seccomp_probes
+        try:
+            (Path(home) / "lab").mkdir()
+            print(json.dumps(seccomp_probes(Path(home) / "lab")))
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+    """)
+    started = time.perf_counter()
+    result = as_user(ordinary_user, script, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    refused, works = json.loads(result.stdout.splitlines()[-1])
+    report(outcomes_line(f"as {ordinary_user.pw_name}", refused, time.perf_counter() - started))
+    check_seccomp_probes(refused, works)

@@ -88,3 +88,10 @@ def test_jobs_follow_cores_and_memory_and_threads_are_shared_out():
     assert threads_per_kernel(1) is None
     assert threads_per_kernel(cores) == 1
     assert threads_per_kernel(cores * 4) == 1
+
+
+def test_the_default_jobs_follow_the_class_size():
+    cores = len(os.sched_getaffinity(0))
+    assert default_jobs(None, students=3) == 1  # a worker's start-up is not repaid
+    assert default_jobs(None, students=4 * cores) == cores
+    assert default_jobs(None, students=1000) == cores
