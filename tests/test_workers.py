@@ -1,14 +1,30 @@
 """Where students are graded (grader/workers.py): the tasks' results come back whatever
-runs them, an error stays with its task, and a worker that dies loses only what it ran."""
+runs them, an error stays with its task, a worker that dies loses only what it ran, and a
+pool stopped early ends its own processes and only those."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import time
 from pathlib import Path
 
+import pytest
+
+from grader import workers
 from grader.workers import Task, WorkerLost, default_jobs, run_tasks, threads_per_kernel
+from tests.waiting import wait_until
+
+
+def quiet_start() -> None:
+    """In place of the workers' initializer, which imports TensorFlow (seconds a worker, not
+    needed here; the slow tier's classes run the real one)."""
+
+
+@pytest.fixture(autouse=True)
+def quiet_workers(monkeypatch):
+    monkeypatch.setattr(workers, "_worker_started", quiet_start)
 
 
 def double(value: int, seconds: float = 0.0) -> int:
@@ -95,3 +111,30 @@ def test_the_default_jobs_follow_the_class_size():
     assert default_jobs(None, students=3) == 1  # a worker's start-up is not repaid
     assert default_jobs(None, students=4 * cores) == cores
     assert default_jobs(None, students=1000) == cores
+
+
+def started_then_sleeps(folder: Path) -> None:
+    (folder / "slow.pid").write_text(str(os.getpid()))
+    time.sleep(120)
+
+
+def gone(pid: int) -> bool:
+    return not Path(f"/proc/{pid}").exists()
+
+
+def test_a_pool_stopped_early_kills_its_workers_and_no_other_child(tmp_path):
+    bystander = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(120,))
+    bystander.start()
+    try:
+        tasks = [Task("slow", started_then_sleeps, (tmp_path,)), Task("fast", os.getpid, ())]
+        results = run_tasks(tasks, jobs=2)
+        task, fast_pid = next(results)
+        assert task.key == "fast" and fast_pid != os.getpid()
+        slow = tmp_path / "slow.pid"
+        slow_pid = int(wait_until(lambda: slow.exists() and slow.read_text(), 60, "slow.pid"))
+        results.close()  # the caller stops iterating (an error, Ctrl-C)
+        assert gone(fast_pid) and gone(slow_pid)  # killed and reaped
+        assert bystander.is_alive() and bystander.exitcode is None
+    finally:
+        bystander.kill()
+        bystander.join()
