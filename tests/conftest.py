@@ -16,6 +16,7 @@ repository.
 from __future__ import annotations
 
 import os
+import pwd
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,56 @@ def run_as_user(
         timeout=timeout,
         check=False,
     )
+
+
+ORDINARY_USER = "tlgrader"  # CI creates it (.ci/run), and opens the folders above Python
+
+
+def run_as(
+    user: pwd.struct_passwd,
+    args: list,
+    env: dict[str, str] | None = None,
+    cwd: Path | str = "/",
+    timeout: int = 1800,
+) -> subprocess.CompletedProcess:
+    """Run ``python args...`` (this environment's Python) as ``user``, with a bare
+    environment (``env``, default: that of the user's shell, without the mirror)."""
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        env=env or user_environment(Path(user.pw_dir)),
+        cwd=cwd,
+        user=user.pw_uid,
+        group=user.pw_gid,
+        extra_groups=[],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def ordinary_user() -> pwd.struct_passwd:
+    """An ordinary user who can run this environment's Python (tests run as root start
+    commands as this user; created here when missing)."""
+    problem = ""
+    if os.geteuid() != 0:
+        problem = "this test starts commands as another user: run it as root"
+    else:
+        try:
+            user = pwd.getpwnam(ORDINARY_USER)
+        except KeyError:
+            command = ["useradd", "--create-home", ORDINARY_USER]
+            subprocess.run(command, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, check=True)
+            user = pwd.getpwnam(ORDINARY_USER)
+        check = run_as(user, ["-c", "import grader"], cwd=REPO, timeout=60)
+        if check.returncode == 0:
+            return user
+        problem = (
+            f"{ORDINARY_USER} cannot run {sys.executable} in {REPO} ({check.stderr.strip()}):"
+            " chmod o+x the folders above both, as .ci/run does"
+        )
+    _fail_or_skip(problem)
 
 
 def _mirror_problem() -> str:

@@ -13,7 +13,6 @@ with a home of its own and the offline mirror.
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import subprocess
 import sys
@@ -25,29 +24,11 @@ import pytest
 
 from grader.sandbox import SandboxLimits
 from grader.workers import default_jobs
-from tests.conftest import HOME, user_environment
+from tests.conftest import HOME, run_as, user_environment
 from tests.submissions.build import build_all, manifest
 from tests.test_grading import PARTS, read_grades
 
 pytestmark = pytest.mark.slow
-USER = "tlgrader"
-
-
-@pytest.fixture(scope="module")
-def ordinary_user() -> pwd.struct_passwd:
-    problem = ""
-    if os.geteuid() != 0:
-        problem = "this test starts the grader as another user: run it as root"
-    else:
-        try:
-            return pwd.getpwnam(USER)
-        except KeyError:
-            problem = f"no user {USER}: sudo useradd --create-home {USER}"
-    if os.environ.get("CI"):
-        pytest.fail(problem)
-    pytest.skip(problem)
-
-
 # Correct notebooks written several ways, near misses, a notebook whose own cells fail on
 # purpose, and the untouched lab: enough students that the default grades two at a time here.
 LOADED_CLASS = [
@@ -77,17 +58,11 @@ def test_an_ordinary_user_grades_a_class_under_competing_load_to_its_exact_score
         for path in [home, *home.rglob("*")]:
             os.lchown(path, ordinary_user.pw_uid, ordinary_user.pw_gid)
         started = time.perf_counter()
-        run = subprocess.run(
-            [sys.executable, "-m", "grader", "grade", "subs", "--out", "out"],
+        run = run_as(
+            ordinary_user,
+            ["-m", "grader", "grade", "subs", "--out", "out"],
             env=user_environment(home, COURSE_OFFLINE_DIR=str(offline_mirror)),
             cwd=home,
-            user=ordinary_user.pw_uid,
-            group=ordinary_user.pw_gid,
-            extra_groups=[],
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
         )
         report(
             f"{time.perf_counter() - started:7.1f} s  {len(LOADED_CLASS)} submissions graded by "

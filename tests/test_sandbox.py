@@ -11,7 +11,6 @@ import atexit
 import contextlib
 import json
 import os
-import pwd
 import re
 import shutil
 import socket
@@ -36,6 +35,7 @@ from grader.sandbox import (
     prepare_sandbox,
 )
 from grader.seccomp import SYSCALLS, machine
+from tests.conftest import run_as
 
 # Run as root, which adds the sandbox uid and the memory cgroup; the grader run by an
 # ordinary user is tests/test_grading_rootless.py.
@@ -1027,48 +1027,6 @@ def test_the_syscall_filter_refuses_namespaces_mounts_tracing_and_keeps_the_kern
     check_seccomp_probes(refused, works)
 
 
-ORDINARY_USER = "tlgrader"  # as in tests/test_grading_rootless.py
-
-
-@pytest.fixture(scope="module")
-def ordinary_user() -> pwd.struct_passwd:
-    """An ordinary user (CI creates it; created here when missing: these tests run as root)
-    who can run this environment's Python (.ci/run opens the folders above it)."""
-    try:
-        user = pwd.getpwnam(ORDINARY_USER)
-    except KeyError:
-        command = ["useradd", "--create-home", ORDINARY_USER]
-        subprocess.run(command, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, check=True)
-        user = pwd.getpwnam(ORDINARY_USER)
-    check = as_user(user, "import grader", cwd=REPO)
-    if check.returncode != 0:
-        problem = (
-            f"{ORDINARY_USER} cannot run {sys.executable} in {REPO} ({check.stderr.strip()}):"
-            " chmod o+x the folders above both, as .ci/run does"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(problem)
-        pytest.skip(problem)
-    return user
-
-
-def as_user(user: pwd.struct_passwd, code: str, cwd: Path | str = "/", timeout: int = 60):
-    """Run ``python -c code`` (this environment's Python) as ``user``, with a bare
-    environment, as tests/test_grading_rootless.py starts the grader."""
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": user.pw_dir, "LANG": "C.UTF-8"},
-        cwd=cwd,
-        user=user.pw_uid,
-        group=user.pw_gid,
-        extra_groups=[],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def test_the_syscall_filter_holds_for_an_ordinary_users_kernel_too(ordinary_user, report):
     """Without root the kernel runs in a user namespace of its own: the filter is the same."""
     script = textwrap.dedent(f"""
@@ -1085,7 +1043,7 @@ def test_the_syscall_filter_holds_for_an_ordinary_users_kernel_too(ordinary_user
             shutil.rmtree(home, ignore_errors=True)
     """)
     started = time.perf_counter()
-    result = as_user(ordinary_user, script, timeout=120)
+    result = run_as(ordinary_user, ["-c", script], timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     refused, works = json.loads(result.stdout.splitlines()[-1])
     report(outcomes_line(f"as {ordinary_user.pw_name}", refused, time.perf_counter() - started))
