@@ -31,6 +31,13 @@ from tests.test_grading import PARTS, read_grades
 pytestmark = pytest.mark.slow
 # Correct notebooks written several ways, near misses, a notebook whose own cells fail on
 # purpose, and the untouched lab: enough students that the default grades two at a time here.
+# These four are graded here only, not again in the fixture class (tests/test_grading_class.py).
+ONLY_IN_THE_LOADED_CLASS = [
+    "head_layers_unnamed",
+    "sigmoid_activation_layer",
+    "reads_grader_data",
+    "finetune_whole_base",
+]
 LOADED_CLASS = [
     "solution",
     "head_layers_unnamed",

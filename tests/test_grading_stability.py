@@ -15,7 +15,7 @@ from tests.conftest import SESSION_DIR, user_environment
 from tests.submissions.build import build_one
 from tests.test_grading import grade, read_grades
 from tests.test_grading_class import TEST_LIMITS, sandbox_processes
-from tests.waiting import has_loaded, wait_until
+from tests.waiting import has_loaded, started_after, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -47,11 +47,14 @@ def start_and_interrupt(folder, out, graded: int, sig: int, report) -> dict:
             break
         time.sleep(1)
     assert process.poll() is None, "the grader finished before it could be interrupted"
-    earlier = set(sandbox_processes(0))  # kernels of the students graded so far, if any left
+    # The next student's kernels start after grades.csv got its row (one at a time).
+    written = (out / "grades.csv").stat().st_mtime
 
     def next_student_runs() -> bool:  # a kernel of the next student has loaded TensorFlow
-        new = set(sandbox_processes(0)) - earlier
-        return process.poll() is not None or any(has_loaded(int(p), "tensorflow") for p in new)
+        kernels = [int(pid) for pid in sandbox_processes(0)]
+        return process.poll() is not None or any(
+            started_after(pid, written) and has_loaded(pid, "tensorflow") for pid in kernels
+        )
 
     wait_until(next_student_runs, 600, "the next student's kernel to load TensorFlow")
     assert process.poll() is None, "the grader finished before it could be interrupted"

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.waiting import has_loaded, sandboxed, wait_until
+from tests.waiting import has_loaded, sandboxed, started_after, wait_until
 
 
 def test_wait_until_returns_the_first_true_value_and_fails_at_its_deadline():
@@ -28,3 +28,15 @@ def test_processes_are_told_apart_by_what_they_loaded_and_their_uid():
     ended = subprocess.Popen([sys.executable, "-c", ""])
     ended.wait()
     assert not has_loaded(ended.pid, "python") and not sandboxed(ended.pid)  # gone: False
+
+
+def test_started_after_tells_a_new_process_from_an_old_one():
+    before = time.time()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert started_after(child.pid, before)
+        assert not started_after(os.getpid(), before)  # this test's process is older
+    finally:
+        child.kill()
+        child.wait()
+    assert not started_after(child.pid, before)  # gone

@@ -42,3 +42,18 @@ def sandboxed(pid: int) -> bool:
         return UID_BASE <= os.stat(f"/proc/{pid}").st_uid < UID_BASE + UID_COUNT
     except OSError:
         return False
+
+
+def started_after(pid: int, moment: float) -> bool:
+    """Whether process ``pid`` started after ``moment`` (a ``time.time()``), to the kernel's
+    clock tick (compared in seconds since boot: /proc/stat's btime is whole seconds only);
+    False once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            ticks = int(handle.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        with open("/proc/uptime") as handle:
+            uptime = float(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    moment_since_boot = uptime - (time.time() - moment)
+    return ticks / os.sysconf("SC_CLK_TCK") > moment_since_boot - 0.02
