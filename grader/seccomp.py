@@ -25,6 +25,17 @@ AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 # System-call numbers. x86_64: /usr/include/x86_64-linux-gnu/asm/unistd_64.h; aarch64: the
 # generic table (asm-generic/unistd.h). From 424 on both share one table; open_tree_attr
 # (Linux 6.15) is newer than Debian 12's headers: 467 in both.
+COMMON = {  # one table for every architecture from 424 on
+    "open_tree": 428,
+    "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
+    "fspick": 433,
+    "clone3": 435,
+    "mount_setattr": 442,
+    "open_tree_attr": 467,
+}
 SYSCALLS: dict[str, dict[str, int]] = {
     "x86_64": {
         "ioctl": 16,
@@ -41,15 +52,7 @@ SYSCALLS: dict[str, dict[str, int]] = {
         "setns": 308,
         "bpf": 321,
         "userfaultfd": 323,
-        "open_tree": 428,
-        "move_mount": 429,
-        "fsopen": 430,
-        "fsconfig": 431,
-        "fsmount": 432,
-        "fspick": 433,
-        "clone3": 435,
-        "mount_setattr": 442,
-        "open_tree_attr": 467,
+        **COMMON,
     },
     "aarch64": {
         "ioctl": 29,
@@ -66,15 +69,7 @@ SYSCALLS: dict[str, dict[str, int]] = {
         "setns": 268,
         "bpf": 280,
         "userfaultfd": 282,
-        "open_tree": 428,
-        "move_mount": 429,
-        "fsopen": 430,
-        "fsconfig": 431,
-        "fsmount": 432,
-        "fspick": 433,
-        "clone3": 435,
-        "mount_setattr": 442,
-        "open_tree_attr": 467,
+        **COMMON,
     },
 }
 
