@@ -94,7 +94,6 @@ class CheckingKernel:
         self.env = env
         self.km: AsyncKernelManager | None = None
         self._sender = None  # a client that only sends: see load_soon
-        self.served = False  # the kernel answered: it started, and ran its preload
 
     def fresh(self) -> CheckingKernel:
         """A new, unstarted kernel with the same settings (a second try of the check)."""
@@ -154,7 +153,6 @@ class CheckingKernel:
                 run_sync(client.kc.wait_for_ready)(timeout=client.startup_timeout)
             except RuntimeError as error:
                 raise NotReady(f"the clean kernel did not start: {error}") from error
-            self.served = True
             report = self.readiness()
             if not report or not report.get("ready"):
                 why = (report or {}).get("error") or "it ended before it reported ready"
