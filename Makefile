@@ -39,8 +39,9 @@ system-packages:                ## the sandbox's bubblewrap and the deck test's 
 	  || echo "The tests need bubblewrap and chromium: sudo apt install bubblewrap chromium"
 
 grade-example: $(VENV)/installed  ## grade the example class into build/example_grades/
-	$(PY) -m tests.submissions.build build/example_class
-	$(PY) -m grader grade build/example_class --out build/example_grades --cell-timeout 30
+	$(PY) -m tests.submissions.build build/example_class cats_vs_dogs fine_tuning
+	for lab in cats_vs_dogs fine_tuning; do \
+	  $(PY) -m grader grade build/example_class/$$lab --out build/example_grades --cell-timeout 30; done
 
 figures: $(VENV)/installed      ## redraw every diagram inside the notebooks
 	$(PY) -m course_tools.notebooks figures

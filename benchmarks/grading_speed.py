@@ -1,9 +1,11 @@
 """Benchmark: what grading adds to a notebook, phase by phase, against running it plainly.
 
-    python benchmarks/grading_speed.py [--copies 2] [--class]
+    python benchmarks/grading_speed.py [--lab cats_vs_dogs] [--copies 2] [--class]
     python benchmarks/grading_speed.py --jobs-compare 1 4
 
 On the offline data (``COURSE_OFFLINE_DIR``, default ``../shared/offline``), in one run:
+
+For ``--lab`` (default: lab 1, ``cats_vs_dogs``):
 
 1. the worked solution executed plainly with nbclient, twice (the first run warms the Keras
    and feature caches; the second is timed);
@@ -92,6 +94,7 @@ def compare_jobs(work: Path, copies: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=2, help="copies of each notebook to grade")
+    parser.add_argument("--lab", default="cats_vs_dogs", help="the lab (grader/source/<lab>/)")
     parser.add_argument(
         "--class", dest="whole_class", action="store_true", help="also grade the fixture class"
     )
@@ -125,15 +128,16 @@ def main() -> int:
     from sqlalchemy.exc import SAWarning
 
     import tlcourse
-    from grader.collect import find_submissions
+    from grader.collect import collect
     from grader.grading import grade_submission, prepare
-    from grader.master import load_master
+    from grader.master import SOURCE, load_master
     from grader.records import write_record
     from grader.report import write_reports
     from tests.submissions.build import build_all, build_one
 
     warnings.filterwarnings("ignore", category=SAWarning)  # as grader.run does
-    solution = build_one("solution", work)
+    master = load_master(SOURCE / args.lab)
+    solution = build_one("solution", work, args.lab)
     plain_run(solution, work)  # warms the caches
     plain = plain_run(solution, work)
     print(f"plain execution of the worked solution (nbclient, warm caches): {plain:.1f} s\n")
@@ -142,22 +146,22 @@ def main() -> int:
     folder.mkdir()
     for copy in range(args.copies):
         for name in ("solution", "untouched"):
-            build_one(name, work).rename(folder / f"{name}_{copy + 1}.ipynb")
+            build_one(name, work, args.lab).rename(folder / f"{name}_{copy + 1}.ipynb")
     out = work / "graded"
     started = time.perf_counter()
-    context = prepare(out, tlcourse.holdout_dir(), hide=(folder,))
+    context = prepare(out, master.path.parent, tlcourse.holdout_dir(), hide=(folder,))
     print(
         f"grader set-up, once per run (kernels' data, caches filled): {time.perf_counter() - started:.1f} s\n"
     )
     print(f"{'student':<13}" + "".join(f"{p:>13}" for p in PHASES) + f"{'total':>9}{'score':>7}")
     records, totals = {}, {}
     try:
-        for sub in find_submissions(folder):
+        for sub in collect(folder, work / "zip"):
             record = grade_submission(sub, context).record
             clock = time.perf_counter()
             write_record(out, record)
             records[sub.student_id] = record
-            write_reports(out, records, load_master())
+            write_reports(out, records, master)
             phases = {**record.phases, "record": time.perf_counter() - clock}
             total = record.seconds + phases["record"]
             totals.setdefault(sub.student_id.rsplit("_", 1)[0], []).append(total)
@@ -167,13 +171,13 @@ def main() -> int:
         context.close()
     best = min(totals["solution"])
     print(
-        f"\nworked solution: graded in {best:.1f} s (best of {args.copies}), plain {plain:.1f} s: "
+        f"\n{args.lab} worked solution: graded in {best:.1f} s (best of {args.copies}), plain {plain:.1f} s: "
         f"{best / plain:.2f} x (target <= 1.6)"
     )
     print(f"untouched lab: graded in {min(totals['untouched']):.1f} s (target <= 8)")
     if args.whole_class:
         fixtures = work / "fixtures"
-        build_all(fixtures)
+        build_all(fixtures, lab=args.lab)
         minutes = grade_command(fixtures, work / "fixtures_graded", "--jobs", "1")[0] / 60
         print(
             f"fixture class ({len(list(fixtures.glob('*')))} submissions, real command, "

@@ -2,7 +2,7 @@
 
     COURSE_OFFLINE_DIR=../shared/offline python benchmarks/lab_speed.py
 
-Runs (1) the worked solution of the lab (solutions/), top to bottom without Part F, in a
+Runs (1) the worked solution of lab 1 (solutions/cats_vs_dogs/), top to bottom, in a
 fresh kernel with an empty feature cache, then measures its `model` on the held-out photos;
 (2) benchmarks/tutorial_recipe.py in a fresh process. Prints both wall times, their ratio
 and both held-out accuracies. Target: ratio <= 0.35 and lab accuracy >= 98 %.
@@ -34,17 +34,8 @@ print(json.dumps({"lab_holdout_accuracy": _right / _seen}))
 """
 
 
-def without_part_f(nb):
-    """The notebook's cells up to the Part F heading."""
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "markdown" and cell.source.startswith("## Part F"):
-            nb.cells = nb.cells[:index]
-            break
-    return nb
-
-
 def run_lab(env: dict) -> dict:
-    nb = without_part_f(nbformat.read(SOLUTION, as_version=4))
+    nb = nbformat.read(SOLUTION, as_version=4)
     os.environ.update(env)
     client = NotebookClient(
         nb,
@@ -85,7 +76,7 @@ def main() -> None:
         }
         lab = run_lab(env)
         print(
-            f"lab solution (no Part F, cold cache): {lab['lab_seconds']:.1f} s, "
+            f"lab solution (cold cache): {lab['lab_seconds']:.1f} s, "
             f"held-out accuracy {lab['lab_holdout_accuracy']:.2%}",
             flush=True,
         )

@@ -12,7 +12,7 @@ EXIT_GRADER_PROBLEM = 3  # some students could not be graded because of the grad
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("release", help="regenerate labs/ and solutions/ from the master notebook")
+    commands.add_parser("release", help="regenerate labs/ and solutions/ from the master notebooks")
     grade = commands.add_parser("grade", help="autograde a folder of student notebooks")
     grade.add_argument(
         "submissions",
@@ -24,7 +24,21 @@ def main(argv: list[str] | None = None) -> int:
         "--out",
         type=Path,
         required=True,
-        help="output folder: grades.csv, feedback/<student_id>.html, gradebook",
+        help="output folder: per lab, <lab>/grades.csv, <lab>/lms_grades.csv, "
+        "<lab>/feedback/<student_id>.html",
+    )
+    grade.add_argument(
+        "--lab",
+        default=None,
+        help="the lab (a folder of grader/source/ or --source) every notebook is; default: "
+        "each notebook's own graded cells tell",
+    )
+    grade.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="another nbgrader course's source/ folder: its assignments are graded too "
+        "(default: SUBMISSIONS/source when SUBMISSIONS is an nbgrader course folder)",
     )
     grade.add_argument(
         "--holdout",
@@ -46,13 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     limits = grade.add_argument_group("limits for each submission")
     limits.add_argument(
-        "--cell-timeout", type=int, default=None, help="seconds per cell (default 600)"
+        "--cell-timeout", type=int, default=None, help="seconds per cell (default: the lab's, 600)"
     )
     limits.add_argument(
         "--notebook-timeout", type=int, default=None, help="seconds per notebook (default 3600)"
     )
     limits.add_argument(
-        "--memory-gib", type=float, default=None, help="memory of all its processes (default 8)"
+        "--memory-gib",
+        type=float,
+        default=None,
+        help="memory of all its processes (default: the lab's, 8)",
     )
     grade.add_argument(
         "--regrade", action="store_true", help="grade again students already graded into OUT"
@@ -101,7 +118,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"grader: {error}", file=sys.stderr)
             return 2
         return 0
-    named = {"SUBMISSIONS": args.submissions, "--holdout": args.holdout, "--roster": args.roster}
+    named = {
+        "SUBMISSIONS": args.submissions,
+        "--holdout": args.holdout,
+        "--roster": args.roster,
+        "--source": args.source,
+    }
     for name, path in named.items():
         if path is not None and not path.exists():  # before TensorFlow is imported (seconds)
             print(f"grader: {name} {path} does not exist: check the path", file=sys.stderr)
@@ -109,14 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     from .collect import CollectError
     from .records import GRADER_PROBLEM
     from .run import grade
-    from .sandbox import GiB, SandboxLimits, SandboxUnavailable
+    from .sandbox import GiB, SandboxUnavailable
 
     chosen = {
         "cell_timeout": args.cell_timeout,
         "notebook_timeout": args.notebook_timeout,
         "memory": int(args.memory_gib * GiB) if args.memory_gib else None,
     }
-    limits = SandboxLimits(**{name: value for name, value in chosen.items() if value})
+    limits = {name: value for name, value in chosen.items() if value}  # replace the lab's
     if args.jobs is not None and args.jobs < 1:
         print("grader: --jobs must be 1 or more", file=sys.stderr)
         return 2
@@ -127,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             args.holdout,
             args.roster,
             args.name_regexp,
+            lab=args.lab,
+            source=args.source,
             limits=limits,
             sandboxed=not args.no_sandbox,
             regrade=args.regrade,

@@ -1,9 +1,10 @@
 """The student bundle: what students get, written to a folder.
 
-``python -m grader bundle OUT [--with-solutions]`` copies the lectures (notebooks/), the lab
+``python -m grader bundle OUT [--with-solutions]`` copies the lectures (notebooks/), the labs
 (labs/, whose diagrams are inside the notebooks) and the helper package (tlcourse/), and writes a
 pyproject.toml that installs tlcourse alone, a requirements.txt without the grader's pins and
-a README for students. The grader, the tests and the master notebook never go in;
+a README for students. The grader, the hidden tests' checks (labchecks/), the tests and the
+master notebooks never go in;
 solutions/ only with ``--with-solutions`` (after the deadline).
 """
 
@@ -15,7 +16,7 @@ import shutil
 import tomllib
 from pathlib import Path
 
-from .config import ASSIGNMENT, REPO
+from .config import REPO
 
 STUDENT_FOLDERS = ("notebooks", "labs", "tlcourse")
 GRADER_ONLY = {"nbgrader", "nbclient", "pytest", "ruff"}  # pins students do not need
@@ -24,8 +25,8 @@ CLUTTER = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "
 STUDENT_README = """\
 # Transfer learning with TensorFlow/Keras
 
-Lectures and a lab on reusing a pretrained network: {lectures} lecture notebooks in
-`notebooks/` and the cats-vs-dogs lab in `labs/{assignment}/`.
+Lectures and labs on reusing a pretrained network: {lectures} lecture notebooks in
+`notebooks/` and {count} labs in `labs/`.
 
 ## Set-up
 
@@ -41,13 +42,13 @@ The first run downloads the photos and the MobileNetV2 weights into `~/.keras`.
 ## Work through
 
 1. The lectures in `notebooks/`, in the order of their numbers.
-2. The lab `labs/{assignment}/{assignment}.ipynb`: write your code where it says
+2. The labs, in this order: {labs}. In each, write your code where it says
    `# YOUR CODE HERE`, run each part's self-check, and hand the notebook in as your teacher
    asks. Do not delete or rename cells: the grader needs them.
 {solutions}"""
 
 SOLUTIONS_NOTE = """
-The worked solution of the lab is in `solutions/{assignment}/`.
+The worked solutions of the labs are in `solutions/`.
 """
 
 
@@ -67,12 +68,17 @@ def write_bundle(out: Path, with_solutions: bool = False) -> Path:
     (out / "pyproject.toml").write_text(student_pyproject())
     (out / "requirements.txt").write_text(student_requirements())
     lectures = len(list((out / "notebooks").glob("*.ipynb")))
-    note = SOLUTIONS_NOTE.format(assignment=ASSIGNMENT) if with_solutions else ""
+    note = SOLUTIONS_NOTE if with_solutions else ""
+    labs = sorted((out / "labs").glob("*/*.ipynb"))
     with open(REPO / "pyproject.toml", "rb") as handle:
         python = tomllib.load(handle)["project"]["requires-python"].lstrip(">=")
     (out / "README.md").write_text(
         STUDENT_README.format(
-            lectures=lectures, assignment=ASSIGNMENT, python=python, solutions=note
+            lectures=lectures,
+            count=len(labs),
+            labs=", ".join(f"`labs/{p.parent.name}/{p.name}`" for p in labs),
+            python=python,
+            solutions=note,
         )
     )
     return out

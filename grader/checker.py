@@ -34,15 +34,20 @@ from .master import Master
 from .sandbox import Sandbox
 
 KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
-# What a checking kernel imports and builds before it serves (grader.sandbox's preload).
-PRELOAD = """
-import keras
-import tlcourse
-from tlcourse import reference
 
-reference.imagenet_digests()
-reference.warm_up(tlcourse.holdout_dir())
-"""
+
+def warm_up_code(master: Master) -> str:
+    """What the clean kernel runs before it serves (grader.sandbox's preload): the lab's
+    ``warm`` hook, with the lab's settings."""
+    if not master.spec.warm:
+        return ""
+    module, _, function = master.spec.warm.partition(":")
+    return (
+        "import importlib as _importlib\n"
+        "_settings = {}\n"
+        f"exec({master.settings!r}, _settings)\n"
+        f"_importlib.import_module({module!r}).{function}(_settings)\n"
+    )
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Collect submissions: a folder of notebooks, nbgrader's layout, or an LMS's ZIP.
 
-Every file becomes a :class:`Submission`; one that cannot be graded as this lab (not a
-notebook, empty, another assignment, an unusable student id) carries the reason in
-``problem`` and scores 0 without a kernel being started.
+Every file becomes a :class:`Submission` of the lab its cells belong to (``lab``); one that
+cannot be graded (not a notebook, empty, of no known lab, an unusable student id) carries the
+reason in ``problem`` and scores 0 without a kernel being started.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from pathlib import Path
 
 import nbformat
 
-from .master import ASSIGNMENT, load_master
+from .master import find_labs, lab_of
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9_.@-]+$")
 
 
 GIVE = (
     "give a folder of <student_id>.ipynb notebooks, nbgrader's submitted/ folder "
-    "(submitted/<student_id>/cats_vs_dogs/*.ipynb), or an LMS's ZIP of notebooks"
+    "(submitted/<student_id>/<lab>/*.ipynb), or an LMS's ZIP of notebooks"
 )
 
 
@@ -33,6 +33,7 @@ class Submission:
     student_id: str
     path: Path
     problem: str = ""  # why it cannot be graded; empty when it can
+    lab: str | None = None  # the lab it is a notebook of; None when none
 
 
 def collect(
@@ -41,67 +42,81 @@ def collect(
     roster=None,
     name_regexp: str | None = None,
     log=print,
+    labs: dict[str, Path] | None = None,
+    lab: str | None = None,
 ) -> list[Submission]:
     """The submissions in ``submissions`` (a folder or a ZIP, extracted into ``into``),
-    with student ids mapped through ``roster`` (a :class:`grader.lms.Roster`)."""
+    with student ids mapped through ``roster`` (a :class:`grader.lms.Roster`), each told
+    its lab among ``labs`` (default: grader/source/'s) by its cells, or ``lab`` for all."""
+    labs = labs or find_labs()
     from . import lms
 
     submissions = Path(submissions)
     if submissions.suffix.lower() == ".zip":
         if not submissions.is_file():
             raise CollectError(f"{submissions} is not a file: {GIVE}")
-        found = lms.collect_zip(submissions, into, roster, name_regexp, log)
+        found = lms.collect_zip(submissions, into, roster, name_regexp, log, labs)
     else:
-        found = find_submissions(submissions)
+        found = find_submissions(submissions, {lab: labs[lab]} if lab else labs)
         for sub in found:
             sub.student_id = roster and roster.resolve(sub.student_id) or sub.student_id
     if not found:
         raise CollectError(f"no submissions found in {submissions}: {GIVE}")
+    for sub in found:
+        if not sub.problem:
+            sub.problem, its_lab = check_notebook(sub, labs)
+            sub.lab = sub.lab or its_lab
+        if lab is not None:  # said on the command line: every notebook is graded as it
+            sub.problem = sub.problem or check_lab(sub, lab)
+            sub.lab = lab
+        elif not sub.problem and sub.lab is None:
+            sub.problem = f"this notebook is of no lab ({', '.join(labs)}): none of its cells is"
     return found
 
 
-def find_submissions(folder: Path) -> list[Submission]:
+def find_submissions(folder: Path, labs: dict[str, Path]) -> list[Submission]:
     """Student notebooks in ``folder``: ``<id>.ipynb`` files (any other file there gets 0 and
-    the reason), or, in nbgrader's course folder, ``submitted/<id>/cats_vs_dogs/`` only."""
+    the reason), or, in nbgrader's course folder, ``submitted/<id>/<lab>/`` for each lab of
+    ``labs`` only (a student may have one of each)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CollectError(f"{folder} is not a folder: {GIVE}")
-    found: dict[str, Submission] = {}
+    found: dict[tuple[str, str], Submission] = {}
     nested = folder / "submitted" if (folder / "submitted").is_dir() else folder
     for student_dir in sorted(p for p in nested.iterdir() if p.is_dir()):
-        notebooks = sorted((student_dir / ASSIGNMENT).glob("*.ipynb"))
-        if notebooks:
-            found[student_dir.name] = Submission(student_dir.name, notebooks[0])
-        elif (student_dir / ASSIGNMENT).is_dir():
-            found[student_dir.name] = Submission(
-                student_dir.name,
-                student_dir / ASSIGNMENT,
-                "no .ipynb file in the submission folder",
-            )
-    # In nbgrader's course folder only submitted/<id>/cats_vs_dogs/ counts: the files beside
+        for lab in labs:
+            notebooks = sorted((student_dir / lab).glob("*.ipynb"))
+            if notebooks:  # the folder says which lab it is
+                found[student_dir.name, lab] = Submission(student_dir.name, notebooks[0], lab=lab)
+            elif (student_dir / lab).is_dir():
+                found[student_dir.name, lab] = Submission(
+                    student_dir.name,
+                    student_dir / lab,
+                    "no .ipynb file in the submission folder",
+                    lab,
+                )
+    # In nbgrader's course folder only submitted/<id>/<lab>/ counts: the files beside
     # submitted/ (gradebook.db, nbgrader_config.py) are the course's, not students'.
     loose = [] if nested != folder else sorted(folder.iterdir())
     for path in loose:
         if path.is_file() and not path.name.startswith("."):
-            found[path.stem] = Submission(path.stem, path)  # essay.docx -> student "essay"
-    for sub in found.values():
-        if not sub.problem:
-            sub.problem = check_notebook(sub)
+            found[path.stem, ""] = Submission(path.stem, path)  # essay.docx -> student "essay"
     return sorted(found.values(), key=lambda s: s.student_id)
 
 
-def check_notebook(sub: Submission) -> str:
-    """Why ``sub`` cannot be graded as this assignment, or "" when it can."""
+def check_notebook(sub: Submission, labs: dict[str, Path]) -> tuple[str, str | None]:
+    """Why ``sub`` cannot be graded as a notebook ("" when it can), and the lab of ``labs``
+    it is of (None: none)."""
     if not STUDENT_ID.match(sub.student_id):
-        return "the file name is not a usable student id (letters, digits, . _ - @ only)"
+        return "the file name is not a usable student id (letters, digits, . _ - @ only)", None
     if sub.path.suffix != ".ipynb":
-        return f"{sub.path.name} is not a notebook (.ipynb)"
+        return f"{sub.path.name} is not a notebook (.ipynb)", None
     try:
         text = sub.path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        return f"the file cannot be read as text ({error})"
+        return f"the file cannot be read as text ({error})", None
     if not text.strip():
-        return "the notebook file is empty"
+        return "the notebook file is empty", None
     try:
         nb = nbformat.reads(text, as_version=4)
     except (
@@ -111,9 +126,15 @@ def check_notebook(sub: Submission) -> str:
         AttributeError,
         nbformat.ValidationError,
     ) as error:  # not JSON, or not a notebook (e.g. "{}")
-        return f"the file is not a valid notebook (not JSON in notebook format: {str(error)[:120]})"
-    master = load_master()
-    theirs = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells}
-    if not set(master.grade_ids) & theirs and not any(master.title in c.source for c in nb.cells):
-        return f"this notebook is not the {ASSIGNMENT} lab (none of its cells belongs to it)"
-    return ""
+        why = f"the file is not a valid notebook (not JSON in notebook format: {str(error)[:120]})"
+        return why, None
+    return "", lab_of(nb, labs)
+
+
+def check_lab(sub: Submission, lab: str) -> str:
+    """Why ``sub`` cannot be graded as ``lab`` ("" when it is of that lab)."""
+    if sub.lab == lab:
+        return ""
+    if sub.lab is None:
+        return f"this notebook is not the {lab} lab (none of its cells belongs to it)"
+    return f"this notebook is the {sub.lab} lab, not {lab}"

@@ -23,7 +23,7 @@ from nbgrader.preprocessors import (
 )
 from traitlets.config import Config
 
-from .master import ASSIGNMENT, MASTER, REPO, load_master
+from .master import REPO, Master
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 NBGRADER_TEMPLATES = (
@@ -36,12 +36,8 @@ from .preprocessors import (
     RefuseNbgraderAutograde,
 )
 
-__all__ = ["ASSIGNMENT", "MASTER", "REPO", "course_config", "repository_config"]
+__all__ = ["REPO", "course_config", "repository_config"]
 COURSE_ID = "transfer-learning"
-
-# Tests whose points are only measured in the grader's clean kernel (the held-out photos are
-# there alone); in the student's kernel they only hand the model in.
-MEASURED_IN_CLEAN_KERNEL = {"part_e_tests"}
 
 CELL_TIMEOUT = 600  # seconds per cell: feature extraction and training take minutes on a CPU
 
@@ -84,8 +80,9 @@ def commands_on_path() -> None:
         os.environ["PATH"] = os.pathsep.join(filter(None, [scripts, os.environ.get("PATH")]))
 
 
-def course_config(root: Path, db_path: Path | None = None) -> Config:
-    """nbgrader settings with course root ``root`` (holding source/, submitted/, ...)."""
+def course_config(root: Path, master: Master | None = None, db_path: Path | None = None) -> Config:
+    """nbgrader settings with course root ``root`` (holding source/, submitted/, ...); with
+    ``master``, its feedback names the lab's parts and hides its hidden tests' lines."""
     commands_on_path()  # every use of nbgrader starts here
     c = Config()
     c.CourseDirectory.course_id = COURSE_ID
@@ -116,9 +113,11 @@ def course_config(root: Path, db_path: Path | None = None) -> Config:
         NameParts,
         CSSHTMLHeaderPreprocessor,
     ]
-    master = load_master()
-    c.HideTestCode.hidden_lines = list(master.hidden_lines)
-    c.NameParts.titles = {t.grade_id: master.part_titles[t.part] for t in master.tests}
+    if master is not None:
+        c.HideTestCode.hidden_lines = list(master.hidden_lines)
+        c.NameParts.titles = {
+            t.grade_id: master.part_titles.get(t.part, t.part) for t in master.tests
+        }
     # nbgrader's feedback page, with a summary naming each part (grader/templates/).
     c.HTMLExporter.template_name = "lab_feedback"
     c.HTMLExporter.template_file = "summary.html.j2"
@@ -140,7 +139,7 @@ def repository_config(db_path: Path = REPO / "grader" / "gradebook.db") -> Confi
     nbgrader's own autograde (``nbgrader autograde``, the formgrader's button) is refused
     with a message pointing to ``python -m grader grade``, which grades this lab.
     """
-    c = course_config(REPO, db_path)
+    c = course_config(REPO, db_path=db_path)
     c.CourseDirectory.source_directory = "grader/source"
     c.CourseDirectory.release_directory = "labs"
     c.CourseDirectory.solution_directory = "solutions"

@@ -42,11 +42,11 @@ from nbgrader.preprocessors import (
 )
 from traitlets.config import Config
 
-from .checker import PRELOAD, CheckingKernel, CleanKernelCheck
+from .checker import CheckingKernel, CleanKernelCheck, warm_up_code
 from .collect import Submission
-from .config import COURSE_ID, MEASURED_IN_CLEAN_KERNEL, course_config
+from .config import COURSE_ID, course_config
 from .kernel_data import KernelData, prepare_kernel_data
-from .master import ASSIGNMENT, Master, load_master
+from .master import Master, load_master
 from .preprocessors import GradingExecute
 from .records import GRADED, GRADER_PROBLEM, NOT_GRADED, Record, submission_digest
 from .sandbox import SandboxLimits, environment, mount_tmpfs, prepare_sandbox, umount
@@ -67,6 +67,7 @@ class GradingContext:
     out: Path
     scratch: Path  # short (Unix socket paths): each submission's work folder goes here
     template: Path  # an nbgrader course folder with the assignment generated
+    master: Master  # the lab graded
     data: KernelData
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     sandboxed: bool = True
@@ -83,6 +84,7 @@ class GradingSettings:
     every task, prepared once per process)."""
 
     out: Path  # the coordinator's OUT, hidden from kernels (where it exists)
+    lab: Path  # the lab graded: its folder (grader/source/<lab>/)
     holdout: Path | None  # None: the course's default, found by the worker
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     sandboxed: bool = True
@@ -101,24 +103,26 @@ class Graded:
 
 def prepare(
     out: Path,
-    holdout: Path,
+    lab: Path,
+    holdout: Path | None,
     limits: SandboxLimits | None = None,
     sandboxed: bool = True,
     hide: tuple[Path, ...] = (),
     threads: int | None = None,
 ) -> GradingContext:
-    """Gather the kernels' data and generate the assignment once for a run into ``out``."""
+    """Gather the kernels' data and generate the assignment of the lab in folder ``lab``
+    once for a run into ``out``."""
     from nbgrader.apps import NbGraderAPI
 
     scratch = Path(tempfile.mkdtemp(prefix="tlgrade-"))
     try:
-        data = prepare_kernel_data(scratch, holdout)
+        master = load_master(lab)
+        data = prepare_kernel_data(scratch, master, holdout)
         template = scratch / "template"
-        master = load_master()
-        source = template / "source" / ASSIGNMENT / master.path.name
+        source = template / "source" / master.lab / master.path.name
         source.parent.mkdir(parents=True)
         shutil.copyfile(master.path, source)
-        result = NbGraderAPI(config=course_config(template)).generate_assignment(ASSIGNMENT)
+        result = NbGraderAPI(config=course_config(template, master)).generate_assignment(master.lab)
         if not result["success"]:
             raise RuntimeError(f"nbgrader generate_assignment failed:\n{result.get('log')}")
     except BaseException:
@@ -129,6 +133,7 @@ def prepare(
         Path(out).resolve(),
         scratch,
         template,
+        master,
         data,
         limits or SandboxLimits(),
         sandboxed,
@@ -151,9 +156,13 @@ def prepared(settings: GradingSettings) -> GradingContext:
         if settings not in _prepared:
             import tlcourse
 
+            held_out = settings.holdout
+            if held_out is None and load_master(settings.lab).spec.holdout:
+                held_out = tlcourse.holdout_dir()
             context = prepare(
                 settings.out,
-                settings.holdout or tlcourse.holdout_dir(),
+                settings.lab,
+                held_out,
                 settings.limits,
                 settings.sandboxed,
                 settings.hide,
@@ -184,9 +193,8 @@ def grade_notebook(student_id: str, notebook: bytes, settings: GradingSettings) 
             return grade_submission(Submission(student_id, path), context)
 
 
-def not_graded(sub: Submission) -> Record:
-    """The record of a submission that cannot be graded as this lab (``sub.problem``)."""
-    master = load_master()
+def not_graded(sub: Submission, master: Master) -> Record:
+    """The record of a submission that cannot be graded as ``master``'s lab (``sub.problem``)."""
     zeros = {part: 0.0 for part in master.parts}
     return Record(
         sub.student_id, NOT_GRADED, submission_digest(master.digest, sub.path), zeros, sub.problem
@@ -196,7 +204,7 @@ def not_graded(sub: Submission) -> Record:
 def grade_submission(sub: Submission, context: GradingContext) -> Graded:
     """Grade ``sub``; never raises for anything in the submission (KeyboardInterrupt on STOP)."""
     started = time.monotonic()
-    master = load_master()
+    master = context.master
     digest = submission_digest(master.digest, sub.path)
     work = Path(tempfile.mkdtemp(prefix="s", dir=context.scratch))
     try:
@@ -213,7 +221,7 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
     clock = time.monotonic()
     course = work / "course"
     shutil.copytree(context.template, course)
-    target = course / "submitted" / sub.student_id / ASSIGNMENT / master.path.name
+    target = course / "submitted" / sub.student_id / master.lab / master.path.name
     target.parent.mkdir(parents=True)
     nb = nbformat.read(sub.path, as_version=4)
     repairs = repair_notebook(nb, master.notebook)
@@ -225,15 +233,15 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
             config=config,
             handin=handin,
             accepted=accepted,
-            on_start=checking.start,
-            on_handin=checking.load_soon,
+            on_start=checking.start if checking else None,
+            on_handin=checking.load_soon if checking else None,
             readiness=notebook.readiness if notebook else None,
         )
         check = CleanKernelCheck(checking, accepted, master, config=config)
         pipeline = [
             execute,
             IgnorePattern,
-            check,
+            *([check] if checking else []),
             ClearMetadataPreprocessor,
             LimitOutput,
             SaveAutoGrades,
@@ -245,10 +253,15 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
         try:
             with activated:
                 outcome = _run_nbgrader(
-                    "Autograde", config, sub.student_id, autograde_preprocessors=pipeline
+                    "Autograde",
+                    config,
+                    sub.student_id,
+                    master.lab,
+                    autograde_preprocessors=pipeline,
                 )
         finally:
-            checking.stop()
+            if checking:
+                checking.stop()
     if STOP.is_set():
         raise KeyboardInterrupt
     phases.update(execute.seconds)
@@ -267,7 +280,7 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
         )
         return Graded(record, _log_file(sub.student_id, outcome))
 
-    autograded = course / "autograded" / sub.student_id / ASSIGNMENT / master.path.name
+    autograded = course / "autograded" / sub.student_id / master.lab / master.path.name
     scores, unscored = _gradebook_scores(config, sub.student_id, master)
     notes = [*repairs]
     if unscored:
@@ -277,7 +290,7 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
         for grade_id, kernel in check.kernel_scores.items()
         if grade_id in check.clean_scores
         and check.clean_scores[grade_id] < kernel
-        and grade_id not in MEASURED_IN_CLEAN_KERNEL
+        and grade_id not in master.spec.measured
     ]
     if lowered:
         notes.append(f"lowered by the clean-kernel check: {', '.join(lowered)}")
@@ -298,8 +311,8 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
     if problem:  # the student's feedback would blame them for the grader's failure
         return graded
     clock = time.monotonic()
-    result = _run_nbgrader("GenerateFeedback", config, sub.student_id)
-    html = course / "feedback" / sub.student_id / ASSIGNMENT / f"{master.path.stem}.html"
+    result = _run_nbgrader("GenerateFeedback", config, sub.student_id, master.lab)
+    html = course / "feedback" / sub.student_id / master.lab / f"{master.path.stem}.html"
     if result["success"] and html.exists():
         record.feedback = f"feedback/{sub.student_id}.html"
         graded.files[record.feedback] = html.read_bytes()
@@ -313,13 +326,13 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
 
 
 def _kernels(context: GradingContext, course: Path, work: Path, handin: Path, accepted: Path):
-    """nbgrader's config for the student's kernel, the clean checking kernel, the student's
-    kernel's sandbox (None without it: a plain local kernel) and the context in which the
-    student's kernel must be started."""
-    config = course_config(course)
+    """nbgrader's config for the student's kernel, the clean checking kernel (None when the
+    lab has none), the student's kernel's sandbox (None without it: a plain local kernel)
+    and the context in which the student's kernel must be started."""
+    config = course_config(course, context.master)
     config.Execute.timeout = context.limits.cell_timeout
     check_config = Config()
-    data = context.data
+    data, spec = context.data, context.master.spec
     threads = thread_environment(context.threads)
     if not context.sandboxed:
         check_config.NotebookClient.kernel_name = "python3"
@@ -330,18 +343,21 @@ def _kernels(context: GradingContext, course: Path, work: Path, handin: Path, ac
             accepted,
             env={**os.environ, **data.check_environment(), **threads},
         )
-        return config, checking, None, environment(notebook_env)
+        return config, checking if spec.clean_kernel else None, None, environment(notebook_env)
     hidden = [*context.hide, context.scratch]
     notebook = prepare_sandbox(
         work / "n",
         context.limits,
-        hide=[*hidden, data.holdout, data.check_cache],
-        readonly=[data.mirror, *data.linked],
-        overlay=[data.notebook_cache],
+        hide=[*hidden, *filter(None, [data.holdout, data.check_cache])],
+        readonly=data.readonly(),
+        overlay=list(filter(None, [data.notebook_cache])),
         handin=handin,
         environment={**data.notebook_environment(), **threads},
         preload=data.notebook_ready_check(),
     )
+    config.merge(notebook.config)
+    if not spec.clean_kernel:
+        return config, None, notebook, notebook.activated()
     # The clean kernel starts with the student's and waits for it: its own time limit.
     clean_limits = replace(
         context.limits,
@@ -351,13 +367,12 @@ def _kernels(context: GradingContext, course: Path, work: Path, handin: Path, ac
         work / "c",
         clean_limits,
         hide=hidden,
-        readonly=[data.mirror, *data.linked, data.holdout, accepted],
-        overlay=[data.check_cache],
+        readonly=[*data.readonly(), *filter(None, [data.holdout]), accepted],
+        overlay=list(filter(None, [data.check_cache])),
         kernel_name="tlcourse-checker",
         environment={**data.check_environment(), **threads},
-        preload=data.check_ready_check() + PRELOAD,
+        preload=data.check_ready_check() + warm_up_code(context.master),
     )
-    config.merge(notebook.config)
     check_config.merge(clean.config)
     checking = CheckingKernel(
         _check_timeout(check_config, context.limits),
@@ -402,14 +417,15 @@ def _handin_folder(folder: Path, mounted: bool):
             umount(folder)
 
 
-def _run_nbgrader(converter: str, config: Config, student_id: str, **traits) -> dict:
-    """Run one of nbgrader's converters for ``student_id``; ``{"success", "log", "error"}``."""
+def _run_nbgrader(converter: str, config: Config, student_id: str, lab: str, **traits) -> dict:
+    """Run one of nbgrader's converters for ``student_id``'s ``lab``; ``{"success", "log",
+    "error"}``."""
     import nbgrader.converters
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import capture_log
 
     coursedir = CourseDirectory(config=config)
-    coursedir.assignment_id, coursedir.student_id = ASSIGNMENT, student_id
+    coursedir.assignment_id, coursedir.student_id = lab, student_id
     app = getattr(nbgrader.converters, converter)(coursedir=coursedir, config=config)
     app.force = True
     for name, value in traits.items():
@@ -426,7 +442,7 @@ def _gradebook_scores(
     scores = {part: 0.0 for part in master.parts}
     unscored = []
     with Gradebook(config.CourseDirectory.db_url, COURSE_ID) as gb:
-        notebook = gb.find_submission_notebook(master.path.stem, ASSIGNMENT, student_id)
+        notebook = gb.find_submission_notebook(master.path.stem, master.lab, student_id)
         parts = {test.grade_id: test.part for test in master.tests}
         for grade in notebook.grades:
             if grade.name not in parts:

@@ -10,7 +10,7 @@
      folder holding it: Canvas ``doejane_12345_67890_lab.ipynb`` (also ``doejane_LATE_...``),
      Moodle ``Jane Doe_12345_assignsubmission_file_lab.ipynb`` and its one-folder-per-student
      download ``Jane Doe_12345_assignsubmission_file_/lab.ipynb``;
-  3. nbgrader's layout ``.../<student_id>/cats_vs_dogs/<notebook>``;
+  3. nbgrader's layout ``.../<student_id>/<lab>/<notebook>``;
   4. plain ``<student_id>.ipynb`` (any extension).
 
   With a roster, ``<student>`` or ``<number>`` (or the whole name of rule 4) may be a roster
@@ -33,11 +33,12 @@ import re
 import shutil
 import stat
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .collect import STUDENT_ID, CollectError, Submission, check_notebook
-from .master import ASSIGNMENT
+from .collect import STUDENT_ID, CollectError, Submission
+from .master import find_labs
 
 MAX_MEMBER_MB = 50  # one notebook with its outputs; larger members are not extracted
 MAX_TOTAL_MB = 2000  # the whole extracted ZIP
@@ -93,8 +94,15 @@ def read_roster(path: Path) -> Roster:
     return roster
 
 
-def student_of(member: str, roster: Roster | None = None, name_regexp: str | None = None) -> str:
-    """The student id for ZIP member ``member`` (a relative POSIX path)."""
+def student_of(
+    member: str,
+    roster: Roster | None = None,
+    name_regexp: str | None = None,
+    labs: Iterable[str] | None = None,
+) -> str:
+    """The student id for ZIP member ``member`` (a relative POSIX path); ``labs``: the
+    assignment folders of nbgrader's layout (default: grader/source's labs)."""
+    labs = find_labs() if labs is None else labs
     path = PurePosixPath(member)
     if name_regexp:
         match = re.match(name_regexp, member)
@@ -104,7 +112,7 @@ def student_of(member: str, roster: Roster | None = None, name_regexp: str | Non
         match = LMS_NAME.match(name)
         if match:
             return _pick(roster, match["student_id"], match["number"])
-    if len(path.parts) >= 3 and path.parent.name == ASSIGNMENT:
+    if len(path.parts) >= 3 and path.parent.name in labs:
         return _pick(roster, path.parent.parent.name)
     return _pick(roster, path.stem)
 
@@ -143,6 +151,7 @@ def collect_zip(
     roster: Roster | None = None,
     name_regexp: str | None = None,
     log=print,
+    labs: Iterable[str] | None = None,
 ) -> list[Submission]:
     """Extract ``archive`` into ``into`` (emptied first) and return one submission per student."""
     try:
@@ -157,7 +166,7 @@ def collect_zip(
                 raise LmsError(f"the ZIP {archive} holds no submissions")
             by_student: dict[str, list[zipfile.ZipInfo]] = {}
             for info in members:
-                student = student_of(info.filename, roster, name_regexp)
+                student = student_of(info.filename, roster, name_regexp, labs)
                 by_student.setdefault(student, []).append(info)
             if into.exists():
                 shutil.rmtree(into)
@@ -197,9 +206,7 @@ def _extract(
     target.parent.mkdir(parents=True, exist_ok=True)
     with zipped.open(chosen) as source, open(target, "wb") as sink:
         shutil.copyfileobj(source, sink)
-    sub = Submission(student, target)
-    sub.problem = check_notebook(sub)
-    return sub
+    return Submission(student, target)
 
 
 def _negated(date_time: tuple[int, ...]) -> tuple[int, ...]:

@@ -1,18 +1,23 @@
-"""The master notebook, read once: its parts, points, test cells, settings and hidden lines."""
+"""The labs: each folder ``grader/source/<lab>/`` holds a master notebook (nbgrader's format)
+and, optionally, ``lab.toml``, the grader's settings for that lab (:class:`LabSpec`). Each
+master is read once: its parts, points, test cells, settings and hidden lines.
+"""
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import re
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 REPO = Path(__file__).resolve().parent.parent
-ASSIGNMENT = "cats_vs_dogs"
-MASTER = REPO / "grader" / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SOURCE = REPO / "grader" / "source"
+SPEC_FILE = "lab.toml"
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
 PART_HEADING = re.compile(r"## (Part [A-Z])\b.*?\*\*(.+?)\.?\*\*", re.DOTALL)
 SHORTEST_HIDDEN_LINE = 12  # shorter lines (``else:``, ``import os``) are too common to hide
@@ -26,21 +31,75 @@ class TestCell:
 
     @property
     def part(self) -> str:
-        """``part_a_tests`` -> ``part_a``."""
-        return "_".join(self.grade_id.split("_")[:2])
+        """What the reports call its part: the grade id without a ``_tests`` or ``_test``
+        ending (``part_a_tests`` -> ``part_a``); the test cells of one part share it."""
+        return re.sub(r"_tests?$", "", self.grade_id)
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """What the grader must know of a lab beyond nbgrader's metadata (``lab.toml``; every
+    entry optional: an assignment without one is graded on nbgrader's metadata alone).
+
+    Hooks are ``"module:function"`` names, called with the lab's settings (the constants
+    of its ``*_setting`` cells) first.
+    """
+
+    # Files every kernel is given: {path under its COURSE_OFFLINE_DIR: hook that finds the
+    # file or folder here, downloading it once when online}. With any, both kernels also
+    # get the course cache (the student's, and the clean kernel's own).
+    given: dict[str, str] = field(default_factory=dict)
+    prepare: str = ""  # hook(settings, notebook_cache, check_cache, held_out): fill caches
+    clean_kernel: bool = False  # hidden tests run again in a clean kernel on hand-ins
+    measured: frozenset[str] = frozenset()  # tests scored only there (on held-out data)
+    holdout: bool = False  # the clean kernel is given the held-out photos
+    warm: str = ""  # hook(settings), run in the clean kernel before it serves
+    limits: dict[str, float] = field(default_factory=dict)  # grader.sandbox.SandboxLimits
+
+    @classmethod
+    def read(cls, path: Path) -> LabSpec:
+        """The spec in ``path``; the default spec when there is no such file."""
+        if not path.exists():
+            return cls()
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        kernels, clean = data.get("kernels", {}), data.get("clean_kernel")
+        return cls(
+            given=dict(kernels.get("given", {})),
+            prepare=kernels.get("prepare", ""),
+            clean_kernel=clean is not None,
+            measured=frozenset((clean or {}).get("measured", [])),
+            holdout=bool((clean or {}).get("holdout", False)),
+            warm=(clean or {}).get("warm", ""),
+            limits=dict(data.get("limits", {})),
+        )
+
+
+def hook(name: str):
+    """The function a ``"module:function"`` name points to."""
+    module, _, function = name.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 @dataclass(frozen=True)
 class Master:
     """What the grader needs to know of the master notebook (treat ``notebook`` as read-only)."""
 
+    lab: str  # its folder's name: nbgrader's assignment id
     path: Path
-    digest: str  # SHA-256 of the file: a record graded against another master is stale
+    digest: str  # SHA-256 of the notebook and the spec: a record graded against another is stale
     notebook: nbformat.NotebookNode
     tests: tuple[TestCell, ...]
-    settings: str  # the source of the ``*_setting`` cells the tests read (FINE_TUNE_FROM)
+    settings: str  # the source of the ``*_setting`` cells the tests read (lab 2's CUT)
     hidden_lines: tuple[str, ...]  # code lines of the hidden tests, to keep out of feedback
     part_titles: dict[str, str]  # part_c -> "Part C: Build the full model" (its heading)
+    spec: LabSpec
+
+    def setting_values(self) -> dict:
+        """The constants the ``*_setting`` cells define."""
+        values: dict = {}
+        exec(self.settings, values)  # noqa: S102 - the master's own cells, trusted
+        values.pop("__builtins__", None)
+        return values
 
     @property
     def title(self) -> str:
@@ -79,10 +138,27 @@ def hidden_test_lines(sources: list[str]) -> list[str]:
     return lines
 
 
+def find_labs(source: Path | None = None) -> dict[str, Path]:
+    """``{lab: folder}`` of every lab: each folder of ``grader/source/`` that holds a
+    notebook, and of ``source`` (another nbgrader course's ``source/`` folder) if given."""
+    labs: dict[str, Path] = {}
+    for root in filter(None, [SOURCE, source]):
+        for folder in sorted(Path(root).iterdir()):
+            if folder.is_dir() and any(folder.glob("*.ipynb")):
+                labs.setdefault(folder.name, folder.resolve())
+    return labs
+
+
 @functools.cache
-def load_master(path: Path = MASTER) -> Master:
-    """Read the master notebook at ``path`` (once per process)."""
-    data = Path(path).read_bytes()
+def load_master(folder: Path) -> Master:
+    """Read the master notebook (the folder's first) and spec of the lab in ``folder``
+    (once per process)."""
+    folder = Path(folder)
+    lab = folder.name
+    path = min(folder.glob("*.ipynb"))
+    spec_path = folder / SPEC_FILE
+    data = path.read_bytes()
+    spec_bytes = spec_path.read_bytes() if spec_path.exists() else b""
     nb = nbformat.reads(data.decode("utf-8"), as_version=4)
     tests, settings, titles = [], [], {}
     for cell in nb.cells:
@@ -95,11 +171,28 @@ def load_master(path: Path = MASTER) -> Master:
         elif meta.get("grade_id", "").endswith("_setting"):
             settings.append(cell.source)
     return Master(
-        path=Path(path),
-        digest=hashlib.sha256(data).hexdigest(),
+        lab=lab,
+        path=path,
+        digest=hashlib.sha256(data + b"\0" + spec_bytes).hexdigest(),
         notebook=nb,
         tests=tuple(tests),
         settings="\n".join(settings),
         hidden_lines=tuple(hidden_test_lines([cell.source for cell in nb.cells])),
         part_titles=titles,
+        spec=LabSpec.read(spec_path),
     )
+
+
+def lab_of(nb: nbformat.NotebookNode, labs: dict[str, Path]) -> str | None:
+    """The lab of ``labs`` a notebook belongs to: the one that shares most graded cell ids
+    with it (its title, when no cell id is left), or None."""
+    theirs = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    masters = {lab: load_master(folder) for lab, folder in labs.items()}
+    shared = {lab: len(set(m.grade_ids) & theirs) for lab, m in masters.items()}
+    best = max(shared, key=shared.get, default=None)
+    if best is not None and shared[best]:
+        return best
+    for lab, master in masters.items():
+        if any(master.title in c.source for c in nb.cells):
+            return lab
+    return None

@@ -14,9 +14,10 @@ import contextlib
 import functools
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from .collect import Submission, collect
+from .collect import CollectError, Submission, check_lab, collect
 from .config import import_tensorflow_quietly
 from .grading import (
     STOP,
@@ -28,7 +29,7 @@ from .grading import (
     release_prepared,
 )
 from .lms import Roster, read_roster
-from .master import ASSIGNMENT, load_master
+from .master import Master, find_labs, load_master
 from .records import (
     GRADER_PROBLEM,
     Record,
@@ -38,7 +39,7 @@ from .records import (
     write_record,
 )
 from .report import write_reports
-from .sandbox import SandboxLimits, SandboxUnavailable, bubblewrap, unenforced_limits
+from .sandbox import GiB, SandboxLimits, SandboxUnavailable, bubblewrap, unenforced_limits
 from .workers import Task, WorkerLost, default_jobs, run_tasks, threads_per_kernel
 
 
@@ -62,20 +63,76 @@ def grade(
     roster_csv: Path | None = None,
     name_regexp: str | None = None,
     log=print,
+    lab: str | None = None,
+    source: Path | None = None,
     **options,
 ) -> list[Record]:
-    """A folder, nbgrader's layout or an LMS ZIP in; records, grades.csv and lms_grades.csv out."""
+    """A folder, nbgrader's layout or an LMS ZIP in; per lab, records, grades.csv and
+    lms_grades.csv out (``OUT/<lab>/``). ``lab`` says which lab every notebook is, else
+    each one's own cells tell; ``source`` adds another nbgrader course's assignments to
+    the labs of grader/source/ (an nbgrader course folder's own ``source/`` is added)."""
+    submissions = Path(submissions)
+    if source is None and (submissions / "source").is_dir():
+        source = submissions / "source"
+    labs = find_labs(source)
+    if lab is not None and lab not in labs:
+        raise CollectError(f"there is no lab {lab!r}: the labs are {', '.join(labs)}")
     roster = read_roster(roster_csv) if roster_csv else None
-    subs = collect(submissions, Path(out) / "zip_submissions", roster, name_regexp, log)
-    if Path(submissions).suffix.lower() != ".zip":
-        options["hide"] = (*options.get("hide", ()), Path(submissions))
-    return grade_class(subs, out, holdout, roster, log=log, **options)
+    subs = collect(submissions, Path(out) / "zip_submissions", roster, name_regexp, log, labs, lab)
+    if submissions.suffix.lower() != ".zip":
+        options["hide"] = (*options.get("hide", ()), submissions)
+    return grade_class(subs, out, holdout, roster, log=log, labs=labs, **options)
 
 
 @_holding_out
 def grade_class(
     subs: list[Submission],
     out: Path,
+    holdout: Path | None = None,
+    roster: Roster | None = None,
+    log=print,
+    labs: dict[str, Path] | None = None,
+    limits: SandboxLimits | dict | None = None,
+    **options,
+) -> list[Record]:
+    """Grade ``subs`` into ``out``, each lab into ``out/<lab>/``, one lab after the other
+    (see :func:`grade_lab`); a submission of no known lab is reported with the lab most of
+    the others are. ``limits``: the sandbox's, or a dict of those that replace the lab's."""
+    labs = labs or find_labs()
+    by_lab: dict[str, list[Submission]] = {}
+    for sub in subs:
+        by_lab.setdefault(sub.lab, []).append(sub)
+    unknown = by_lab.pop(None, [])
+    if unknown and not by_lab:
+        raise CollectError(
+            f"none of the {len(unknown)} submission(s) is a notebook of a known lab "
+            f"({', '.join(labs)}): say which lab they are with --lab"
+        )
+    if unknown:
+        usual = max(by_lab, key=lambda lab: len(by_lab[lab]))
+        by_lab[usual].extend(unknown)
+    graded: list[Record] = []
+    for lab in sorted(by_lab):
+        master = load_master(labs[lab])
+        lab_limits = limits if isinstance(limits, SandboxLimits) else spec_limits(master, limits)
+        graded += grade_lab(
+            by_lab[lab], out, master, holdout, roster, log=log, limits=lab_limits, **options
+        )
+    return graded
+
+
+def spec_limits(master: Master, chosen: dict | None = None) -> SandboxLimits:
+    """The sandbox limits of ``master``'s lab: its spec's, replaced by those ``chosen``."""
+    spec = dict(master.spec.limits)
+    if "memory_gib" in spec:
+        spec["memory"] = int(spec.pop("memory_gib") * GiB)
+    return replace(SandboxLimits(**spec), **(chosen or {}))
+
+
+def grade_lab(
+    subs: list[Submission],
+    out: Path,
+    master: Master,
     holdout: Path | None = None,
     roster: Roster | None = None,
     log=print,
@@ -86,17 +143,17 @@ def grade_class(
     jobs: int | None = 1,
     scheduler: str | None = None,
 ) -> list[Record]:
-    """Grade ``subs`` into ``out`` (``jobs`` at a time here, None: as many as pays, see
-    :func:`grader.workers.default_jobs`; or on the Dask cluster at ``scheduler``); return
-    the records written by this run."""
+    """Grade ``subs``, all of ``master``'s lab, into ``out/<lab>/`` (``jobs`` at a time
+    here, None: as many as pays, see :func:`grader.workers.default_jobs`; or on the Dask
+    cluster at ``scheduler``); return the records written by this run."""
     import_tensorflow_quietly()
     import tlcourse
 
-    out = Path(out).resolve()
+    root = Path(out).resolve()
+    out = root / master.lab
     (out / "records").mkdir(parents=True, exist_ok=True)
-    master = load_master()
     records = read_records(out, log)  # a damaged record is moved aside: graded again
-    if holdout:  # checked before anyone is graded; the default is found when first needed
+    if holdout and master.spec.holdout:  # checked before anyone is graded
         holdout = tlcourse.data.check_image_folder(holdout)
     limits = limits or SandboxLimits()
     if jobs is None:
@@ -109,7 +166,8 @@ def grade_class(
         jobs = default_jobs(limits.memory, len(to_grade))
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"{jobs} at a time"
     log(
-        f"Grading {len(subs)} submission(s) of {ASSIGNMENT} into {out}, {where} ({_how(sandboxed, scheduler)})"
+        f"Grading {len(subs)} submission(s) of {master.lab} into {out}, {where} "
+        f"({_how(sandboxed, scheduler)})"
     )
     progress = Progress(len(subs), log)
     graded: list[Record] = []
@@ -117,8 +175,10 @@ def grade_class(
     for sub in subs:
         if not regrade and _kept(records.get(sub.student_id), sub, master.digest):
             progress.line(sub.student_id, "already graded, kept (--regrade grades it again)")
-        elif sub.problem:
-            record = not_graded(sub)
+        elif sub.problem or sub.lab != master.lab:
+            if not sub.problem:
+                sub.problem = check_lab(sub, master.lab)
+            record = not_graded(sub, master)
             _save(out, Graded(record), records, graded, master, roster)
             progress.line(sub.student_id, _outcome(record))
         else:
@@ -126,18 +186,20 @@ def grade_class(
     STOP.clear()
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        if tasks and not scheduler:  # a cluster's workers find their own default
+        if tasks and not scheduler and master.spec.holdout:  # a cluster's workers find their own
             holdout = holdout or tlcourse.holdout_dir()
         settings = GradingSettings(
-            out,
-            holdout,
-            limits or SandboxLimits(),
+            root,
+            master.path.parent,
+            holdout if master.spec.holdout else None,
+            limits,
             sandboxed,
             tuple(hide),
             None if scheduler else threads_per_kernel(jobs),  # on a worker: all its cores
         )
         if tasks and not scheduler:  # the data checked and the caches filled once, here
-            log(f"Preparing what the kernels are given (held-out photos: {holdout}) ...")
+            held_out = f" (held-out photos: {holdout})" if master.spec.holdout else ""
+            log(f"Preparing what the kernels are given{held_out} ...")
             prepared(settings)
         work = [
             Task(sub.student_id, grade_notebook, (sub.student_id, sub.path.read_bytes(), settings))
@@ -152,7 +214,7 @@ def grade_class(
                     progress.line(task.key, f"not graded: {result}; the next run grades it")
                     continue
                 if isinstance(result, Exception):
-                    result = _grader_failure(task.key, result)
+                    result = _grader_failure(task.key, result, master)
                 _save(out, result, records, graded, master, roster)
                 progress.line(task.key, _outcome(result.record), finished=True)
         path = write_reports(out, records, master, roster)
@@ -235,9 +297,8 @@ def _save(out: Path, result: Graded, records, graded, master, roster) -> None:
     write_reports(out, records, master, roster)
 
 
-def _grader_failure(student_id: str, error: Exception) -> Graded:
+def _grader_failure(student_id: str, error: Exception, master: Master) -> Graded:
     """The record of a grading that raised: the grader's problem, graded again next run."""
-    master = load_master()
     zeros = {part: 0.0 for part in master.parts}
     note = (
         f"GRADER PROBLEM, not the student's: grading raised {type(error).__name__}: "

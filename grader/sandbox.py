@@ -7,7 +7,7 @@ every kernel through it. The launcher starts the kernel in a bubblewrap sandbox 
 
 * a file system that starts empty and holds only ``/usr`` (with the ``/bin``, ``/lib``...
   links), a few files of ``/etc``, a minimal ``/dev`` (null, zero, full, random,
-  urandom), its own ``/proc``, and, read-only, the Python installation, ``tlcourse`` and the
+  urandom), its own ``/proc``, and, read-only, the Python installation, the course's packages and the
   ``readonly`` paths. The ``overlay`` folders (caches) show read-only files the kernel may
   add to, in its scratch. Paths in ``hide`` that lie inside any of these are covered.
 * one writable place, a tmpfs of ``SandboxLimits.scratch`` bytes (``/tmp``, with the
@@ -252,12 +252,14 @@ def umount(folder: Path) -> None:
 
 
 def default_readonly() -> list[Path]:
-    """Paths every kernel needs to read: the Python installation and ``tlcourse``."""
+    """Paths every kernel needs to read: the Python installation and the course's packages
+    (``tlcourse``, which notebooks import, and ``labchecks``, which hidden tests import)."""
     paths = {
         Path(sys.prefix).resolve(),
         Path(sys.base_prefix).resolve(),
         Path(sys.executable).resolve().parent.parent,
         REPO / "tlcourse",
+        REPO / "labchecks",
     }
     return sorted(paths)
 

@@ -13,14 +13,15 @@ import pytest
 
 from grader.__main__ import main
 from grader.bundle import write_bundle
-from grader.config import MASTER
-from tests.master_text import hidden_test_lines, solution_lines
+from grader.master import find_labs
+from tests.master_text import MASTERS, hidden_test_lines, solution_lines
 
 
 def solution_blocks() -> list[list[str]]:
-    """Each BEGIN/END SOLUTION block of the master, as its non-trivial lines."""
+    """Each BEGIN/END SOLUTION block of the masters, as its non-trivial lines."""
     blocks: list[list[str]] = []
-    for cell in nbformat.read(MASTER, as_version=4).cells:
+    cells = [cell for master in MASTERS for cell in nbformat.read(master, as_version=4).cells]
+    for cell in cells:
         inside = False
         for line in cell.source.splitlines():
             if "BEGIN SOLUTION" in line:
@@ -66,7 +67,9 @@ def test_bundle_holds_what_students_need_and_nothing_else(bundle):
         "requirements.txt",
         "tlcourse",
     ]
-    assert (bundle / "labs" / "cats_vs_dogs" / "cats_vs_dogs.ipynb").is_file()
+    for lab in find_labs():  # every lab, as students get it; no labchecks/, no grader/
+        assert (bundle / "labs" / lab / f"{lab}.ipynb").is_file()
+    assert f"{len(find_labs())} labs in `labs/`" in (bundle / "README.md").read_text()
     assert len(list((bundle / "notebooks").glob("*.ipynb"))) >= 9
     assert not list(bundle.rglob("__pycache__")) and not list(bundle.rglob("*.db"))
     assert "pip install -r requirements.txt -e ." in (bundle / "README.md").read_text()
@@ -98,10 +101,11 @@ def test_no_hidden_test_and_no_solution_in_the_default_bundle(bundle):
 
 def test_with_solutions_adds_solutions_and_still_no_hidden_test(bundle_with_solutions):
     out = bundle_with_solutions
-    solution = out / "solutions" / "cats_vs_dogs" / "cats_vs_dogs.ipynb"
-    assert [p.name for p in out.joinpath("solutions").rglob("*.ipynb")] == [solution.name]
-    assert sum(line in code_of(solution) for line in solution_lines()) > 10
-    assert "solutions/cats_vs_dogs/" in (out / "README.md").read_text()
+    solutions = sorted(out.joinpath("solutions").rglob("*.ipynb"))
+    assert [p.parent.name for p in solutions] == sorted(find_labs())
+    code = "\n".join(code_of(solution) for solution in solutions)
+    assert sum(line in code for line in solution_lines()) > 10
+    assert "`solutions/`" in (out / "README.md").read_text()
     hidden = hidden_test_lines()
     for path in text_files(out):
         text = path.read_text()

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.config import ASSIGNMENT, REPO
+from grader.config import REPO
+from grader.master import find_labs
 
 pytestmark = pytest.mark.slow
 
@@ -129,13 +130,14 @@ def test_formgrader_extension_is_loaded(server):
     assert status == 200 and "@jupyter/nbgrader" in page  # the Formgrader menu of the lab UI
 
 
-def test_formgrader_lists_the_lab(server, gradebook):
+def test_formgrader_lists_every_lab(server, gradebook):
     status, body = server.get("/formgrader/api/assignments")
     assert status == 200, body
     names = [assignment["name"] for assignment in json.loads(body)]
-    assert names == [ASSIGNMENT]
-    status, body = server.get(f"/formgrader/api/assignment/{ASSIGNMENT}")
-    assert status == 200 and json.loads(body)["source_path"].endswith(ASSIGNMENT), body
+    assert sorted(names) == sorted(find_labs()) and len(names) >= 2
+    for lab in names:
+        status, body = server.get(f"/formgrader/api/assignment/{lab}")
+        assert status == 200 and json.loads(body)["source_path"].endswith(lab), body
     assert gradebook.exists(), "the server should use the temporary gradebook"
 
 

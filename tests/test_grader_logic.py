@@ -19,12 +19,13 @@ from nbgrader.utils import determine_grade
 
 from grader import lms
 from grader.checker import NotReady, _add_verdict, _score, _text
-from grader.collect import find_submissions
+from grader.collect import collect
 from grader.config import REPO
 from grader.grading import repair_notebook
-from grader.master import ASSIGNMENT, hidden_test_lines
+from grader.master import SOURCE, find_labs, hidden_test_lines, lab_of, load_master
 from grader.preprocessors import ClearHiddenTestsInTestCells, HideTestCode, NameParts
 
+ASSIGNMENT = "cats_vs_dogs"
 LAB = REPO / "labs" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 HIDDEN = "assert hidden_accuracy(model) >= 0.95"
 
@@ -69,7 +70,7 @@ def test_an_nbgrader_course_folder_gives_only_its_submitted_students(tmp_path):
     (course / "gradebook.db").write_bytes(b"SQLite format 3\0")
     (course / "nbgrader_config.py").write_text("c = get_config()\n")
     (course / "submitted" / "stray.ipynb").write_text("{}")
-    subs = {s.student_id: s for s in find_submissions(course)}
+    subs = {s.student_id: s for s in collect(course, tmp_path / "zip")}
     assert sorted(subs) == ["alice", "bob"]
     assert subs["alice"].problem == ""
     assert subs["bob"].problem == "no .ipynb file in the submission folder"
@@ -79,10 +80,69 @@ def test_a_plain_folder_still_gives_every_file_a_line(tmp_path):
     shutil.copyfile(LAB, tmp_path / "carol.ipynb")
     (tmp_path / "essay.docx").write_bytes(b"PK")
     (tmp_path / ".DS_Store").write_bytes(b"")
-    subs = {s.student_id: s for s in find_submissions(tmp_path)}
+    subs = {s.student_id: s for s in collect(tmp_path, tmp_path / "zip")}
     assert sorted(subs) == ["carol", "essay"]
     assert subs["carol"].problem == ""
     assert subs["essay"].problem == "essay.docx is not a notebook (.ipynb)"
+
+
+# --- labs: a folder each, told apart by their cells ------------------------------------------
+
+TEST_ASSIGNMENTS = REPO / "tests" / "assignments"  # an nbgrader course's source/ folder
+
+
+def test_each_notebook_is_told_its_lab_by_its_graded_cells():
+    labs = find_labs(TEST_ASSIGNMENTS)
+    assert {"cats_vs_dogs", "numpy_basics"} <= set(labs)
+    assert lab_of(nbformat.read(LAB, as_version=4), labs) == "cats_vs_dogs"
+    numpy = nbformat.read(labs["numpy_basics"] / "numpy_basics.ipynb", as_version=4)
+    assert lab_of(numpy, labs) == "numpy_basics"
+    assert lab_of(numpy, find_labs()) is None  # not among grader/source's labs
+    assert lab_of(new_notebook(cells=[new_markdown_cell("# Notes")]), labs) is None
+
+
+def test_an_assignment_without_a_spec_is_graded_on_nbgrader_metadata_alone():
+    numpy = load_master(TEST_ASSIGNMENTS / "numpy_basics")
+    assert numpy.parts == {"q1": 1.0, "q2": 2.0, "q3": 1.0}
+    assert not numpy.spec.clean_kernel and not numpy.spec.given and not numpy.spec.holdout
+    lab1 = load_master(SOURCE / "cats_vs_dogs")
+    assert lab1.spec.clean_kernel and lab1.spec.measured == {"part_e_tests"}
+    assert lab1.spec.given and lab1.spec.prepare and lab1.spec.warm
+    assert "part_f" not in lab1.parts  # fine-tuning is lab 2's
+
+
+def test_a_course_folder_gives_one_submission_per_student_and_lab(tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(TEST_ASSIGNMENTS, course / "source")
+    numpy = TEST_ASSIGNMENTS / "numpy_basics" / "numpy_basics.ipynb"
+    for lab, notebook in (("cats_vs_dogs", LAB), ("numpy_basics", numpy)):
+        (course / "submitted" / "alice" / lab).mkdir(parents=True)
+        shutil.copyfile(notebook, course / "submitted" / "alice" / lab / notebook.name)
+    labs = find_labs(course / "source")
+    subs = collect(course, tmp_path / "zip", labs=labs)
+    assert sorted((s.student_id, s.lab, s.problem) for s in subs) == [
+        ("alice", "cats_vs_dogs", ""),
+        ("alice", "numpy_basics", ""),
+    ]
+    said = collect(course, tmp_path / "zip", labs=labs, lab="numpy_basics")
+    assert [(s.lab, s.problem) for s in said] == [("numpy_basics", "")]  # that lab's folders
+    (tmp_path / "flat").mkdir()
+    shutil.copyfile(LAB, tmp_path / "flat" / "bob.ipynb")
+    (bob,) = collect(tmp_path / "flat", tmp_path / "zip", labs=labs, lab="numpy_basics")
+    assert (bob.lab, bob.problem) == (
+        "numpy_basics",
+        "this notebook is the cats_vs_dogs lab, not numpy_basics",
+    )
+
+
+def test_a_lab_spec_sets_the_sandbox_limits_and_the_command_line_replaces_them():
+    from grader.run import spec_limits
+    from grader.sandbox import GiB
+
+    lab1 = load_master(SOURCE / "cats_vs_dogs")
+    assert spec_limits(lab1).memory == 8 * GiB
+    assert spec_limits(lab1, {"cell_timeout": 30}).cell_timeout == 30
+    assert spec_limits(lab1, {"cell_timeout": 30}).memory == 8 * GiB
 
 
 # --- repairing a submission -----------------------------------------------------------------
@@ -334,11 +394,10 @@ class FakeCleanKernel:
 )
 def test_a_clean_kernel_that_stops_gets_one_more_try_and_is_always_stopped(tmp_path, plan, outcome):
     from grader.checker import CleanKernelCheck
-    from grader.master import load_master
 
     (tmp_path / "model.json").write_text("1")
     started: list[FakeCleanKernel] = []
-    master = load_master()
+    master = load_master(SOURCE / ASSIGNMENT)
     check = CleanKernelCheck(FakeCleanKernel(list(plan), started), tmp_path, master)
     result = check.run_check()
     tests = [test.grade_id for test in master.tests]

@@ -23,7 +23,8 @@ from tests.conftest import run_as_user
 from tests.master_text import hidden_test_lines
 from tests.submissions.build import build_all
 
-PARTS = {"part_a": 1, "part_b": 2, "part_c": 2, "part_d": 2, "part_e": 2, "part_f": 1}
+PARTS = {"part_a": 1, "part_b": 2, "part_c": 2, "part_d": 2, "part_e": 2}
+LAB = "cats_vs_dogs"  # OUT/<lab>/ holds each lab's reports
 
 
 def grade(submissions: Path, out: Path, *extra, env=None):
@@ -32,23 +33,23 @@ def grade(submissions: Path, out: Path, *extra, env=None):
 
 
 def read_grades(out: Path) -> dict[str, dict[str, str]]:
-    with open(out / "grades.csv", newline="") as handle:
+    with open(out / LAB / "grades.csv", newline="") as handle:
         return {row["student_id"]: row for row in csv.DictReader(handle)}
 
 
 def read_records(out: Path) -> dict[str, dict]:
-    return {p.stem: json.loads(p.read_text()) for p in (out / "records").glob("*.json")}
+    return {p.stem: json.loads(p.read_text()) for p in (out / LAB / "records").glob("*.json")}
 
 
 def feedback_text(out: Path, student: str) -> str:
-    page = (out / "feedback" / f"{student}.html").read_text()
+    page = (out / LAB / "feedback" / f"{student}.html").read_text()
     return html.unescape(re.sub(r"<[^>]+>", "", page))
 
 
 def assert_full_marks_and_zero(out: Path) -> None:
     grades = read_grades(out)
     assert {p: float(grades["solution"][p]) for p in PARTS} == PARTS, grades["solution"]
-    assert grades["solution"]["total"] == grades["solution"]["max"] == "10"
+    assert grades["solution"]["total"] == grades["solution"]["max"] == "9"
     assert grades["solution"]["note"] == ""
     assert grades["untouched"]["total"] == "0" and grades["untouched"]["note"] == ""
 
@@ -84,6 +85,7 @@ def test_a_short_student_cell_limit_does_not_cut_the_clean_kernel(tmp_path, sand
     photos (slower while other students are graded) keeps its own, longer limit."""
     from grader.grading import CHECK_CELL_TIMEOUT, GradingContext, _kernels
     from grader.kernel_data import KernelData
+    from grader.master import SOURCE, load_master
     from grader.sandbox import SandboxLimits, SandboxUnavailable, bubblewrap
 
     if sandboxed:
@@ -91,9 +93,10 @@ def test_a_short_student_cell_limit_does_not_cut_the_clean_kernel(tmp_path, sand
             bubblewrap()
         except SandboxUnavailable as error:
             pytest.skip(str(error))
-    data = KernelData(tmp_path, (), tmp_path / "n", tmp_path / "c", tmp_path / "h")
+    data = KernelData(tmp_path, (), (), tmp_path / "n", tmp_path / "c", tmp_path / "h")
     limits = SandboxLimits(cell_timeout=30)
-    context = GradingContext(tmp_path, tmp_path, tmp_path, data, limits, sandboxed)
+    master = load_master(SOURCE / LAB)
+    context = GradingContext(tmp_path, tmp_path, tmp_path, master, data, limits, sandboxed)
     student, checking, sandbox, _ = _kernels(context, tmp_path, tmp_path / "w", tmp_path, tmp_path)
     assert student.Execute.timeout == 30
     assert checking.config.NotebookClient.timeout == CHECK_CELL_TIMEOUT > 30
@@ -110,7 +113,7 @@ def test_each_student_has_one_record_with_both_runs(graded):
     assert solution["status"] == "graded"
     assert solution["scores"] == solution["notebook_scores"] == solution["clean_scores"] == PARTS
     assert set(solution["phases"]) >= {"kernel start", "notebook", "clean check", "feedback"}
-    assert (out / solution["feedback"]).is_file()
+    assert (out / LAB / solution["feedback"]).is_file()
     untouched = records["untouched"]
     assert untouched["scores"] == dict.fromkeys(PARTS, 0.0)
     assert untouched["clean_scores"] == {}  # nothing handed in: nothing to check again
@@ -118,8 +121,8 @@ def test_each_student_has_one_record_with_both_runs(graded):
 
 def test_lms_grades_csv_has_everyone(graded):
     out, _ = graded
-    lines = (out / "lms_grades.csv").read_text().splitlines()
-    assert lines == ["student_id,total,max", "solution,10,10", "untouched,0,10"]
+    lines = (out / LAB / "lms_grades.csv").read_text().splitlines()
+    assert lines == ["student_id,total,max", "solution,9,9", "untouched,0,9"]
 
 
 def test_held_out_accuracy_is_measured_in_the_clean_kernel_on_reused_features(graded):
@@ -128,7 +131,7 @@ def test_held_out_accuracy_is_measured_in_the_clean_kernel_on_reused_features(gr
     found = re.search(r"held-out accuracy: ([\d.]+)% on 1000 photos \(([^)]*)\)", text)
     assert found, "the clean kernel's Part E message should be in the feedback"
     assert float(found.group(1)) >= 95
-    assert "features were reused" in found.group(2)
+    assert "cached output was reused" in found.group(2)
 
 
 def test_feedback_shows_no_hidden_test_code(graded):
@@ -144,11 +147,11 @@ def test_feedback_shows_no_hidden_test_code(graded):
 def test_feedback_names_each_part_and_why_it_lost_points(graded, offline_mirror):
     out, _ = graded
     solution, untouched = feedback_text(out, "solution"), feedback_text(out, "untouched")
-    assert "cats_vs_dogs: 10 of 10 points" in solution
+    assert "cats_vs_dogs: 9 of 9 points" in solution
     assert "Part A: Look at the data: 1 / 1\n" in solution
-    assert "Part F: Fine-tune the top blocks: 1 / 1\n" in solution
-    assert "cats_vs_dogs: 0 of 10 points" in untouched
-    summary = untouched[untouched.index("0 of 10 points") :][:2000]
+    assert "Part E: Evaluate: 2 / 2\n" in solution
+    assert "cats_vs_dogs: 0 of 9 points" in untouched
+    summary = untouched[untouched.index("0 of 9 points") :][:2000]
     for title in ("Part A: Look at the data", "Part C: Build the full model", "Part E: Evaluate"):
         line = next(line for line in summary.splitlines() if line.strip().startswith(title))
         assert " / " in line and " — " in line and len(line.split(" — ")[1]) > 10, line
@@ -162,11 +165,11 @@ def test_grading_again_keeps_both_students(graded, tmp_path):
     out, _ = graded
     folder = tmp_path / "subs"
     build_all(folder, ["solution", "untouched"])
-    before = (out / "grades.csv").read_text()
+    before = (out / LAB / "grades.csv").read_text()
     run = grade(folder, out)
     assert run.returncode == 0, run.stderr
     assert run.stdout.count("already graded, kept") == 2
-    assert (out / "grades.csv").read_text() == before
+    assert (out / LAB / "grades.csv").read_text() == before
 
 
 def test_missing_submissions_folder_and_bad_holdout_are_explained(tmp_path, offline_mirror):
@@ -183,7 +186,9 @@ def test_missing_submissions_folder_and_bad_holdout_are_explained(tmp_path, offl
     (tmp_path / "subs").mkdir()
     (tmp_path / "subs" / "a.ipynb").write_text("{}")
     (tmp_path / "holdout").mkdir()
-    run = grade(tmp_path / "subs", tmp_path / "out", "--holdout", tmp_path / "holdout")
+    run = grade(
+        tmp_path / "subs", tmp_path / "out", "--lab", LAB, "--holdout", tmp_path / "holdout"
+    )
     assert run.returncode == 2 and "missing: cats, dogs" in run.stderr
     assert "Traceback" not in run.stderr
 
@@ -216,7 +221,61 @@ def test_a_submission_for_another_lab_scores_zero_without_a_kernel(tmp_path, off
     folder.mkdir()
     other = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Another lab")])
     nbformat.write(other, folder / "other_lab.ipynb")
-    run = grade(folder, tmp_path / "out")
+    run = grade(folder, tmp_path / "out")  # no lab to report it in: the instructor says which
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "none of the 1 submission(s) is a notebook of a known lab (" in run.stderr
+    assert "cats_vs_dogs" in run.stderr and "--lab" in run.stderr
+    run = grade(folder, tmp_path / "out", "--lab", LAB)
     assert run.returncode == 0, run.stderr
     assert "not the cats_vs_dogs lab" in read_grades(tmp_path / "out")["other_lab"]["note"]
     assert "Preparing what the kernels" not in run.stdout  # nothing had to be prepared for it
+
+
+# --- any nbgrader assignment: tests/assignments/numpy_basics, no lab.toml, no data ----------
+
+
+def test_any_nbgrader_assignment_is_graded_by_the_same_command(tmp_path):
+    """An nbgrader course folder (source/ and submitted/) of an assignment that is no lab of
+    the course: graded sandboxed, on nbgrader's metadata alone, with nbgrader's scores and
+    feedback without hidden tests."""
+    from nbgrader.preprocessors import ClearSolutions
+
+    from grader.config import REPO
+
+    master = REPO / "tests" / "assignments" / "numpy_basics" / "numpy_basics.ipynb"
+    course = tmp_path / "course"
+    (course / "source" / "numpy_basics").mkdir(parents=True)
+    (course / "source" / "numpy_basics" / master.name).write_bytes(master.read_bytes())
+    solved = nbformat.read(master, as_version=4)
+    released, _ = ClearSolutions().preprocess(nbformat.read(master, as_version=4), {})
+    unstable = nbformat.read(master, as_version=4)  # softmax overflows on large values
+    for cell in unstable.cells:
+        cell.source = cell.source.replace("z - z.max(axis=-1, keepdims=True)", "z")
+    for student, nb in (("ann", solved), ("ben", released), ("cy", unstable)):
+        folder = course / "submitted" / student / "numpy_basics"
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / master.name)
+    run = grade(course, tmp_path / "out")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "of numpy_basics into" in run.stdout and "sandboxed kernels" in run.stdout
+    out = tmp_path / "out" / "numpy_basics"
+    with open(out / "grades.csv", newline="") as handle:
+        grades = {row["student_id"]: row for row in csv.DictReader(handle)}
+    scores = {s: [grades[s][q] for q in ("q1", "q2", "q3", "total", "max")] for s in grades}
+    assert scores == {
+        "ann": ["1", "2", "1", "4", "4"],
+        "ben": ["0", "0", "0", "0", "4"],
+        "cy": ["1", "0", "1", "2", "4"],
+    }
+    records = {p.stem: json.loads(p.read_text()) for p in (out / "records").glob("*.json")}
+    assert records["ann"]["clean_scores"] == {}  # no clean kernel: nothing is handed in
+    hidden = hidden_test_lines([master])
+    assert hidden
+    for student in grades:
+        text = html.unescape(
+            re.sub(r"<[^>]+>", "", (out / "feedback" / f"{student}.html").read_text())
+        )
+        assert not [line for line in hidden if line in text], student
+    assert "numpy_basics: 2 of 4 points" in html.unescape(
+        re.sub(r"<[^>]+>", "", (out / "feedback" / "cy.html").read_text())
+    )

@@ -36,7 +36,7 @@ ONLY_IN_THE_LOADED_CLASS = [
     "head_layers_unnamed",
     "sigmoid_activation_layer",
     "reads_grader_data",
-    "finetune_whole_base",
+    "flatten_head",
 ]
 LOADED_CLASS = [
     "solution",
@@ -44,7 +44,7 @@ LOADED_CLASS = [
     "sigmoid_activation_layer",
     "reads_grader_data",
     "near_miss_validation_93",
-    "finetune_whole_base",
+    "flatten_head",
     "untrained_head",
     "untouched",
 ]

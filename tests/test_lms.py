@@ -185,8 +185,11 @@ def graded_zip(tmp_path_factory, offline_mirror):
     )
     (folder / "roster.csv").write_text(ROSTER)
     out = folder / "out"
-    assert run_main("grade", archive, "--out", out, "--roster", folder / "roster.csv") == 0
-    return out
+    roster = folder / "roster.csv"
+    assert (
+        run_main("grade", archive, "--out", out, "--roster", roster, "--lab", "cats_vs_dogs") == 0
+    )
+    return out / "cats_vs_dogs"
 
 
 def test_zip_students_are_found_and_every_roster_student_has_a_row(graded_zip):
@@ -195,7 +198,7 @@ def test_zip_students_are_found_and_every_roster_student_has_a_row(graded_zip):
     assert set(rows) == {"jane", "bob", "carol", "dave", "erin", "zed"}
     for student, words in CLASS_ZIP.values():
         assert words in rows[student]["note"], rows[student]
-        assert rows[student]["total"] == "0" and rows[student]["max"] == "10"
+        assert rows[student]["total"] == "0" and rows[student]["max"] == "9"
     assert rows["carol"]["note"] == "no submission" and rows["carol"]["total"] == "0"
     assert all(rows[s]["note"].count("roster") == 0 for s in ("jane", "bob", "carol"))
 
@@ -204,7 +207,7 @@ def test_lms_grades_csv_is_exactly_id_total_max(graded_zip):
     lines = (graded_zip / "lms_grades.csv").read_text().splitlines()
     assert lines[0] == "student_id,total,max"
     assert sorted(lines[1:]) == sorted(
-        f"{s},0,10" for s in ("jane", "bob", "carol", "dave", "erin", "zed")
+        f"{s},0,9" for s in ("jane", "bob", "carol", "dave", "erin", "zed")
     )
 
 
@@ -214,11 +217,21 @@ def test_folder_with_roster_maps_lms_ids(tmp_path, offline_mirror):
     (tmp_path / "roster.csv").write_text(ROSTER)
     out = tmp_path / "out"
     assert (
-        run_main("grade", tmp_path / "subs", "--out", out, "--roster", tmp_path / "roster.csv") == 0
+        run_main(
+            "grade",
+            tmp_path / "subs",
+            "--out",
+            out,
+            "--roster",
+            tmp_path / "roster.csv",
+            "--lab",
+            "cats_vs_dogs",
+        )
+        == 0
     )
-    _, rows = read_csv(out / "grades.csv")
+    _, rows = read_csv(out / "cats_vs_dogs" / "grades.csv")
     assert "empty" in rows["jane"]["note"] and "doejane" not in rows
-    assert (out / "lms_grades.csv").read_text().count("\n") == 6
+    assert (out / "cats_vs_dogs" / "lms_grades.csv").read_text().count("\n") == 6
 
 
 @pytest.mark.slow
@@ -228,9 +241,9 @@ def test_untouched_lab_inside_a_zip_is_graded_not_rejected(tmp_path, offline_mir
     )
     run = run_as_user(["-m", "grader", "grade", archive, "--out", tmp_path / "out"])
     assert run.returncode == 0, run.stdout + run.stderr
-    _, rows = read_csv(tmp_path / "out" / "grades.csv")
+    _, rows = read_csv(tmp_path / "out" / "cats_vs_dogs" / "grades.csv")
     assert rows["doejane"]["total"] == "0" and rows["doejane"]["note"] == ""
-    assert (tmp_path / "out" / "feedback" / "doejane.html").exists()
+    assert (tmp_path / "out" / "cats_vs_dogs" / "feedback" / "doejane.html").exists()
     assert (
-        tmp_path / "out" / "lms_grades.csv"
-    ).read_text() == "student_id,total,max\ndoejane,0,10\n"
+        tmp_path / "out" / "cats_vs_dogs" / "lms_grades.csv"
+    ).read_text() == "student_id,total,max\ndoejane,0,9\n"

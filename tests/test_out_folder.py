@@ -16,7 +16,7 @@ import pytest
 
 from grader import run
 from grader.collect import CollectError, Submission
-from grader.master import load_master
+from grader.master import SOURCE, load_master
 from grader.records import (
     GRADED,
     LOCK_FILE,
@@ -170,10 +170,10 @@ def test_a_damaged_record_is_moved_aside_said_and_reported_without_it(tmp_path, 
     assert lines[0].endswith("kept as records/alice.json.corrupt; alice is graded again")
     assert not damaged.exists()
     assert (tmp_path / "records" / "alice.json.corrupt").read_bytes() == data
-    write_reports(tmp_path, records, load_master())
+    write_reports(tmp_path, records, load_master(SOURCE / "cats_vs_dogs"))
     with open(tmp_path / "grades.csv", newline="") as handle:
         assert [row["student_id"] for row in csv.DictReader(handle)] == ["bob"]
-    assert (tmp_path / "lms_grades.csv").read_text() == "student_id,total,max\nbob,3,10\n"
+    assert (tmp_path / "lms_grades.csv").read_text() == "student_id,total,max\nbob,3,9\n"
 
 
 def test_a_second_damage_keeps_the_first_copy(tmp_path):
@@ -197,18 +197,19 @@ def test_the_run_grades_a_student_with_a_damaged_record_again(tmp_path, monkeypa
     """The coordinator (grader/run.py) on two submissions that need no kernel: bob's record
     stands, alice's is damaged: she is graded again, and her damaged file is kept."""
     monkeypatch.setattr(run, "import_tensorflow_quietly", lambda: None)
-    master, out = load_master(), tmp_path / "out"
+    master, root = load_master(SOURCE / "cats_vs_dogs"), tmp_path / "out"
+    out = root / master.lab
     subs = []
     for student in ("alice", "bob"):
         path = tmp_path / f"{student}.ipynb"
         path.write_text("")
-        subs.append(Submission(student, path, "the notebook file is empty"))
+        subs.append(Submission(student, path, "the notebook file is empty", master.lab))
     digest = submission_digest(master.digest, subs[1].path)
     write_record(out, Record("bob", NOT_GRADED, digest, {p: 0.0 for p in master.parts}, "empty"))
     (out / "records" / "alice.json").write_text('{"student_id": "alice", "sta')
     lines: list[str] = []
     graded = run.grade_class(
-        subs, out, log=lambda line, **_: lines.append(line), sandboxed=False, jobs=1
+        subs, root, log=lambda line, **_: lines.append(line), sandboxed=False, jobs=1
     )
     assert [r.student_id for r in graded] == ["alice"]
     assert any(line.startswith("alice: records/alice.json is not a whole") for line in lines)

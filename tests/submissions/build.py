@@ -1,4 +1,5 @@
-"""Build the fixture submissions described by the JSON files in this folder.
+"""Build the fixture submissions described by the JSON files in this folder, one folder
+per lab (``<lab>/manifest.json`` and its fixtures).
 
 A fixture ``<name>.json`` starts from the worked solution (``"start": "solutions"``) or the
 released student notebook (``"labs"``), merges its top-level ``"metadata"`` (if any) into the
@@ -32,16 +33,18 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-STARTS = {
-    "solutions": REPO / "solutions" / "cats_vs_dogs" / "cats_vs_dogs.ipynb",
-    "labs": REPO / "labs" / "cats_vs_dogs" / "cats_vs_dogs.ipynb",
-}
+LAB = "cats_vs_dogs"  # the default lab of the functions below
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
 
-def manifest() -> dict:
-    """The expected scores of every fixture."""
-    return json.loads((HERE / "manifest.json").read_text())
+def manifest(lab: str = LAB) -> dict:
+    """The expected scores of every fixture of ``lab``."""
+    return json.loads((HERE / lab / "manifest.json").read_text())
+
+
+def start(kind: str, lab: str = LAB) -> Path:
+    """The notebook a fixture starts from: ``"solutions"`` or ``"labs"`` (the student's)."""
+    return REPO / kind / lab / f"{lab}.ipynb"
 
 
 def _cell(nb, grade_id: str):
@@ -59,7 +62,7 @@ def _new_id(nb, base: str) -> str:
     return f"{base}-{number}"
 
 
-def _edit(nb, name: str, edit: dict) -> None:
+def _edit(nb, name: str, edit: dict, lab: str) -> None:
     if "after" in edit:
         at = nb.cells.index(_cell(nb, edit["after"]))
         new = nbformat.v4.new_code_cell(edit["insert"], id=_new_id(nb, "added"))
@@ -75,7 +78,9 @@ def _edit(nb, name: str, edit: dict) -> None:
     elif "source" in edit:
         cell.source = edit["source"]
     elif edit.get("solution"):
-        cell.source = _cell(nbformat.read(STARTS["solutions"], as_version=4), edit["cell"]).source
+        cell.source = _cell(
+            nbformat.read(start("solutions", lab), as_version=4), edit["cell"]
+        ).source
     elif edit.get("unanswered"):
         cell.source = STUB
     elif edit.get("delete"):
@@ -97,30 +102,32 @@ def _edit(nb, name: str, edit: dict) -> None:
         raise ValueError(f"{name}: unknown edit {edit!r}")
 
 
-def build_one(name: str, folder: Path) -> Path:
-    """Write fixture ``name`` into ``folder`` as ``<name>.ipynb``."""
+def build_one(name: str, folder: Path, lab: str = LAB) -> Path:
+    """Write ``lab``'s fixture ``name`` into ``folder`` as ``<name>.ipynb``."""
     target = Path(folder) / f"{name}.ipynb"
-    raw = HERE / f"{name}.raw"
+    raw = HERE / lab / f"{name}.raw"
     if raw.exists():
         shutil.copyfile(raw, target)
         return target
-    spec = json.loads((HERE / f"{name}.json").read_text())
-    nb = nbformat.read(STARTS[spec["start"]], as_version=4)
+    spec = json.loads((HERE / lab / f"{name}.json").read_text())
+    nb = nbformat.read(start(spec["start"], lab), as_version=4)
     nb.metadata.update(spec.get("metadata", {}))
     for edit in spec.get("edits", []):
-        _edit(nb, name, edit)
+        _edit(nb, name, edit, lab)
     nbformat.write(nb, target)
     return target
 
 
-def build_all(folder: Path, names: list[str] | None = None) -> list[Path]:
-    """Write every fixture of the manifest (or only ``names``) into ``folder``."""
+def build_all(folder: Path, names: list[str] | None = None, lab: str = LAB) -> list[Path]:
+    """Write every fixture of ``lab``'s manifest (or only ``names``) into ``folder``."""
     Path(folder).mkdir(parents=True, exist_ok=True)
-    return [build_one(name, folder) for name in names or manifest()["cases"]]
+    return [build_one(name, folder, lab) for name in names or manifest(lab)["cases"]]
 
 
 if __name__ == "__main__":
     import sys
 
-    for path in build_all(Path(sys.argv[1] if len(sys.argv) > 1 else "build/example_class")):
-        print(f"wrote {path}")
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "build/example_class")
+    for lab in sys.argv[2:] or [LAB]:
+        for path in build_all(folder / lab, lab=lab):
+            print(f"wrote {path}")
