@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         "--holdout",
         type=Path,
         default=None,
-        help="held-out photos (cats/, dogs/) to measure accuracy on",
+        help="held-out data (one folder per class) for the labs that measure accuracy on it",
     )
     grade.add_argument(
         "--roster",

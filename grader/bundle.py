@@ -37,7 +37,7 @@ jupyter lab
 ```
 
 Python {python} or newer; a CPU is enough. In Colab, use each notebook's "Open in Colab" button.
-The first run downloads the photos and the MobileNetV2 weights into `~/.keras`.
+The first run of each notebook downloads the data and weights it needs into `~/.keras`.
 
 ## Work through
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbgrader
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import (
     CheckCellMetadata,
     ClearHiddenTests,
@@ -23,7 +24,7 @@ from nbgrader.preprocessors import (
 )
 from traitlets.config import Config
 
-from .master import REPO, Master
+from .master import REPO, SPEC_FILE, Master
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 NBGRADER_TEMPLATES = (
@@ -88,6 +89,8 @@ def course_config(root: Path, master: Master | None = None, db_path: Path | None
     c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.db_url = f"sqlite:///{db_path or Path(root) / 'gradebook.db'}"
+    # A lab's spec beside its master is the grader's: never released to students.
+    c.CourseDirectory.ignore = [*CourseDirectory().ignore, SPEC_FILE]
     c.Execute.timeout = CELL_TIMEOUT
     c.Execute.startup_timeout = 120
     # After a cell that printed without end is stopped, its queued output takes a while to

@@ -46,7 +46,7 @@ from .checker import CheckingKernel, CleanKernelCheck, warm_up_code
 from .collect import Submission
 from .config import COURSE_ID, course_config
 from .kernel_data import KernelData, prepare_kernel_data
-from .master import Master, load_master
+from .master import Master, hook, load_master
 from .preprocessors import GradingExecute
 from .records import GRADED, GRADER_PROBLEM, NOT_GRADED, Record, submission_digest
 from .sandbox import SandboxLimits, environment, mount_tmpfs, prepare_sandbox, umount
@@ -154,11 +154,9 @@ def prepared(settings: GradingSettings) -> GradingContext:
     warnings.filterwarnings("ignore", category=SAWarning)
     with _one_at_a_time:
         if settings not in _prepared:
-            import tlcourse
-
-            held_out = settings.holdout
-            if held_out is None and load_master(settings.lab).spec.holdout:
-                held_out = tlcourse.holdout_dir()
+            held_out, spec = settings.holdout, load_master(settings.lab).spec
+            if held_out is None and spec.holdout:
+                held_out = hook(spec.holdout)()
             context = prepare(
                 settings.out,
                 settings.lab,

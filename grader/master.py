@@ -32,7 +32,7 @@ class TestCell:
     @property
     def part(self) -> str:
         """What the reports call its part: the grade id without a ``_tests`` or ``_test``
-        ending (``part_a_tests`` -> ``part_a``); the test cells of one part share it."""
+        ending (``q1_tests`` -> ``q1``); the test cells of one part share it."""
         return re.sub(r"_tests?$", "", self.grade_id)
 
 
@@ -52,7 +52,8 @@ class LabSpec:
     prepare: str = ""  # hook(settings, notebook_cache, check_cache, held_out): fill caches
     clean_kernel: bool = False  # hidden tests run again in a clean kernel on hand-ins
     measured: frozenset[str] = frozenset()  # tests scored only there (on held-out data)
-    holdout: bool = False  # the clean kernel is given the held-out photos
+    holdout: str = ""  # hook() finding the held-out data (--holdout replaces it); the clean
+    # kernel alone is given it
     warm: str = ""  # hook(settings), run in the clean kernel before it serves
     limits: dict[str, float] = field(default_factory=dict)  # grader.sandbox.SandboxLimits
 
@@ -68,7 +69,7 @@ class LabSpec:
             prepare=kernels.get("prepare", ""),
             clean_kernel=clean is not None,
             measured=frozenset((clean or {}).get("measured", [])),
-            holdout=bool((clean or {}).get("holdout", False)),
+            holdout=(clean or {}).get("holdout", ""),
             warm=(clean or {}).get("warm", ""),
             limits=dict(data.get("limits", {})),
         )

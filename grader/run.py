@@ -29,7 +29,7 @@ from .grading import (
     release_prepared,
 )
 from .lms import Roster, read_roster
-from .master import Master, find_labs, load_master
+from .master import Master, find_labs, hook, load_master
 from .records import (
     GRADER_PROBLEM,
     Record,
@@ -187,7 +187,7 @@ def grade_lab(
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if tasks and not scheduler and master.spec.holdout:  # a cluster's workers find their own
-            holdout = holdout or tlcourse.holdout_dir()
+            holdout = holdout or hook(master.spec.holdout)()
         settings = GradingSettings(
             root,
             master.path.parent,

@@ -83,7 +83,7 @@ class SandboxLimits:
 
     cell_timeout: int = CELL_TIMEOUT  # s per cell (nbclient: Execute.timeout)
     notebook_timeout: int | None = 3600  # s from kernel start to kill, whole notebook
-    # RLIMIT_AS per process. The whole lab (MobileNetV2, fine-tuning) peaked at 3.2 GiB of
+    # RLIMIT_AS per process. The course's heaviest lab notebook peaked at 3.2 GiB of
     # address space on 2 cores and passed under a 6 GiB cap; TensorFlow reserves more with
     # more cores (thread stacks, malloc arenas), hence the margin.
     address_space: int | None = 12 * GiB

@@ -73,6 +73,24 @@ def _stored_outputs(extractor, folder: Path):
         return saved["features"], saved["labels"]
 
 
+def sample_outputs(
+    extractor: keras.Model, folder: Path, every: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(outputs, labels)`` of ``extractor`` for every ``every``-th photo of ``folder`` (in
+    the order of :func:`tlcourse.data.labelled_files`): from the cache when the grader
+    prepared it, else computed on those photos."""
+    from tlcourse.data import labelled_files, load_images
+
+    paths, labels = labelled_files(Path(folder))
+    pick = list(range(0, len(paths), every))
+    stored = stored_outputs(extractor, Path(folder))
+    if stored is not None:
+        return stored[0][pick], np.asarray(labels, dtype="float32")[pick]
+    images = load_images([paths[i] for i in pick])
+    outputs = extractor.predict(images, verbose=0)
+    return np.asarray(outputs), np.asarray(labels, dtype="float32")[pick]
+
+
 def warm_up(extractor: keras.Model, folder: Path) -> threading.Thread:
     """Load ``extractor``'s cached outputs of ``folder`` in the background (a clean kernel
     does this while it already serves)."""
@@ -99,18 +117,30 @@ def rest_after(model, extractor: keras.Model) -> keras.Model | None:
     except Exception:  # noqa: BLE001 - a model that fails on the probe goes the long way
         return None
     for at, layer in enumerate(model.layers):
-        if tuple(layer.output.shape[1:]) != tuple(extractor.output.shape[1:]):
+        output = _output_in(model, layer)
+        if output is None or tuple(output.shape[1:]) != tuple(extractor.output.shape[1:]):
             continue
         try:
             if isinstance(model, keras.Sequential):
-                rest = keras.Sequential(
-                    [keras.Input(layer.output.shape[1:]), *model.layers[at + 1 :]]
-                )
+                rest = keras.Sequential([keras.Input(output.shape[1:]), *model.layers[at + 1 :]])
             else:
-                rest = keras.Model(layer.output, model.output)
+                rest = keras.Model(output, model.output)
             split = np.asarray(rest(cut, training=False), dtype="float64")
         except Exception:  # noqa: BLE001, S112 - a layer the graph cannot be cut at
             continue
         if whole.shape == split.shape and np.allclose(whole, split, atol=1e-5):
             return rest
     return None
+
+
+def _output_in(model, layer):
+    """``layer``'s output tensor in ``model``'s graph (for a nested model, that of its call
+    there, not its own), or None when it has not exactly one."""
+    try:
+        graph = {id(node) for nodes in model._nodes_by_depth.values() for node in nodes}
+        calls = [node for node in layer._inbound_nodes if id(node) in graph]
+    except AttributeError:  # a model without a graph (subclassed): no shortcut
+        return None
+    if len(calls) != 1 or len(calls[0].output_tensors) != 1:
+        return None
+    return calls[0].output_tensors[0]

@@ -43,8 +43,8 @@ def fill_caches(
     extractor: keras.Model, notebook_cache: Path, check_cache: Path, held_out: Path | None
 ) -> None:
     """Cache ``extractor``'s output of the photos each kernel may read (the lab's train and
-    validation photos for the student's kernel, the held-out photos for the clean kernel)
-    and the ImageNet digests for both."""
+    validation photos for the student's kernel, the held-out and validation photos for the
+    clean kernel) and the ImageNet digests for both."""
     photos = tlcourse.cats_and_dogs_dir()
     for split in ("train", "validation"):
         tlcourse.cached_features(
@@ -52,5 +52,9 @@ def fill_caches(
         )
     if held_out is not None:
         tlcourse.cached_features(extractor, held_out, cache=check_cache / "features", verbose=False)
+    # The clean kernel's checks sample the validation photos too (labchecks.holdout).
+    tlcourse.cached_features(
+        extractor, photos / "validation", cache=check_cache / "features", verbose=False
+    )
     for cache in (notebook_cache, check_cache):
         mobilenet.imagenet_digests(cache)

@@ -411,3 +411,12 @@ def test_a_clean_kernel_that_stops_gets_one_more_try_and_is_always_stopped(tmp_p
         assert "stopped while checking the hand-in, twice" in result.stopped
     else:
         assert result.problem.startswith("the clean kernel lacks") and not result.stopped
+
+
+def test_the_graders_modules_name_no_lab_dataset_model_or_part():
+    """What is lab-specific lives with the lab (grader/source/<lab>/) or in labchecks/."""
+    words = [*find_labs(), "cats", "dogs", "mobilenet", "part_a", "part_e", "holdout_dir()"]
+    for path in sorted((REPO / "grader").glob("*.py")):
+        text = path.read_text().lower()
+        named = [word for word in words if word.lower() in text]
+        assert not named, f"{path.name} names {named}"

@@ -280,22 +280,22 @@ def test_a_failure_of_the_grader_is_reported_as_such(tmp_path, offline_mirror, m
     monkeypatch.setattr(kernel_data, "prepare_kernel_data", without_weights)
     monkeypatch.setattr("grader.grading.prepare_kernel_data", without_weights)
     folder = tmp_path / "subs"
-    build_all(folder, ["solution"])
+    build_all(folder, ["untouched"])  # any notebook: the kernel fails before its cells
     out = tmp_path / "out"
     lines = []
     records = run.grade(folder, out, log=lambda *a, **k: lines.append(" ".join(map(str, a))))
     assert [record.status for record in records] == ["grader problem"]
-    row = read_grades(out)["solution"]
+    row = read_grades(out)["untouched"]
     assert row["total"] == "" and row["note"].startswith("GRADER PROBLEM, not the student's")
     assert "lacks what the grader gives it" in row["note"] and "mobilenet_v2" in row["note"]
     assert (out / LAB / "lms_grades.csv").read_text() == "student_id,total,max\n"
-    assert not (out / LAB / "feedback" / "solution.html").exists()
+    assert not (out / LAB / "feedback" / "untouched.html").exists()
     assert any(line.startswith("GRADER PROBLEM: 1 student") for line in lines)
     monkeypatch.undo()
     lines.clear()
     again = run.grade(folder, out, log=lambda *a, **k: lines.append(" ".join(map(str, a))))
     assert [record.status for record in again] == ["graded"]  # not kept: graded again
-    assert read_grades(out)["solution"]["total"] == "9"
+    assert read_grades(out)["untouched"]["note"] == ""  # graded now: 0, as the lab is untouched
 
 
 def test_a_clean_kernel_that_lacks_what_it_is_given_is_the_graders_problem(

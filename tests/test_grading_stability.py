@@ -1,5 +1,5 @@
 """Grades are stable and never lost: full marks every time for the solution, never for a
-near miss, interruptions (SIGTERM, then SIGKILL) lose nothing. (Regrading changes nothing:
+near miss, a SIGKILL loses nothing. (Regrading changes nothing:
 tests/test_grading_class.py.)"""
 
 import csv
@@ -76,17 +76,16 @@ def test_interrupted_grading_resumes_and_grades_are_stable(tmp_path, offline_mir
         build_one(fixture, folder).rename(folder / f"{student}.ipynb")
     out = tmp_path / "graded"
 
-    first = start_and_interrupt(folder, out, 1, signal.SIGTERM, report)
-    assert len(first) == 1
+    # SIGTERM, with two students at a time, is tests/test_grading_class.py's; here SIGKILL.
     second = start_and_interrupt(folder, out, 2, signal.SIGKILL, report)
-    assert {k: second[k] for k in first} == first  # graded before: intact
+    assert len(second) == 2
     assert not sandbox_processes(), "student kernels outlived the killed grader"
 
     started = time.perf_counter()
     run = grade(folder, out, *ONE_AT_A_TIME)
     report(f"{time.perf_counter() - started:7.1f} s  resumed run")
     assert run.returncode == 0, run.stdout + run.stderr
-    for student in first:
+    for student in second:
         assert f"{student} ... already graded, kept" in run.stdout
     final = read_grades(out)
     assert {k: final[k] for k in second} == second

@@ -35,6 +35,8 @@ def code_of(path) -> str:
 def test_generated_copies_are_up_to_date(tmp_path):
     written = release.generate(tmp_path)
     assert len(written) == 2 * len(LABS) and len(LABS) >= 2
+    for root in (tmp_path, REPO):  # a lab's spec is the grader's: never released
+        assert not [*(root / "labs").rglob("lab.toml"), *(root / "solutions").rglob("lab.toml")]
     for lab in LABS:
         for kind, committed in (("labs", student(lab)), ("solutions", solution(lab))):
             fresh = tmp_path / kind / lab / f"{lab}.ipynb"

@@ -1,4 +1,4 @@
-"""Every lecture notebook and the lab's worked solution run top to bottom offline, opened
+"""Every lecture notebook and each lab's worked solution run top to bottom offline, opened
 alone, in the pinned versions and in Colab's; every diagram a lecture shows is inside it,
 drawn by the course's own code.
 
@@ -37,7 +37,7 @@ from tlcourse.figures import registry
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-RUNNABLE = [*NOTEBOOKS, REPO / "solutions" / "cats_vs_dogs" / "cats_vs_dogs.ipynb"]
+RUNNABLE = [*NOTEBOOKS, *sorted((REPO / "solutions").glob("*/*.ipynb"))]  # lectures, labs
 IMAGE = re.compile(r"!\[[^\]]*\]\((?P<markdown>[^ )]+)|<img [^>]*src=\"(?P<html>[^\"]+)\"")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXECUTED = SESSION_DIR / "executed"  # the lectures as the run test left them, for the decks
@@ -89,9 +89,12 @@ def test_notebook_runs_alone_in_both_versions(
     path: Path, colab_kernel: str, offline_mirror: Path, report, tmp_path: Path
 ) -> None:
     """Execute the notebook alone in an empty folder, offline, in the pinned versions and in
-    Colab's at the same time (two kernels, one per version); report the failing cells."""
+    Colab's at the same time (two kernels, one per version); report the failing cells. A
+    lab's worked solution runs in Colab's versions only: in the pinned ones, its run is its
+    grading (tests/test_grading.py, tests/test_grading_lab2.py), hidden tests included."""
     clients = []
-    for kernel in ("python3", colab_kernel):
+    lab = path.parent.parent.name == "solutions"
+    for kernel in (colab_kernel,) if lab else ("python3", colab_kernel):
         folder = tmp_path / kernel
         folder.mkdir()
         shutil.copyfile(path, folder / path.name)
