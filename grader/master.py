@@ -185,15 +185,14 @@ def load_master(folder: Path) -> Master:
 
 
 def lab_of(nb: nbformat.NotebookNode, labs: dict[str, Path]) -> str | None:
-    """The lab of ``labs`` a notebook belongs to: the one that shares most graded cell ids
-    with it (its title, when no cell id is left), or None."""
-    theirs = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    """The lab of ``labs`` a notebook belongs to: the one whose title (the master's first
+    line, which students do not edit) it holds, when exactly one; else, among those (or all),
+    the one that shares most graded cell ids with it; None when none does."""
     masters = {lab: load_master(folder) for lab, folder in labs.items()}
-    shared = {lab: len(set(m.grade_ids) & theirs) for lab, m in masters.items()}
+    titled = [lab for lab, m in masters.items() if any(m.title in c.source for c in nb.cells)]
+    if len(titled) == 1:
+        return titled[0]
+    theirs = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    shared = {lab: len(set(masters[lab].grade_ids) & theirs) for lab in titled or masters}
     best = max(shared, key=shared.get, default=None)
-    if best is not None and shared[best]:
-        return best
-    for lab, master in masters.items():
-        if any(master.title in c.source for c in nb.cells):
-            return lab
-    return None
+    return best if best is not None and shared[best] else None
