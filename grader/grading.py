@@ -369,7 +369,7 @@ def _kernels(context: GradingContext, course: Path, work: Path, handin: Path, ac
         overlay=list(filter(None, [data.check_cache])),
         kernel_name="tlcourse-checker",
         environment={**data.check_environment(), **threads},
-        preload=data.check_ready_check() + warm_up_code(context.master),
+        preload="\n".join([data.check_ready_check(), warm_up_code(context.master)]),
     )
     check_config.merge(clean.config)
     checking = CheckingKernel(

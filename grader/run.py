@@ -97,12 +97,16 @@ def grade_class(
 ) -> list[Record]:
     """Grade ``subs`` into ``out``, each lab into ``out/<lab>/``, one lab after the other
     (see :func:`grade_lab`); a submission of no known lab is reported with the lab most of
-    the others are. ``limits``: the sandbox's, or a dict of those that replace the lab's."""
+    the others are (with the one lab ``out`` holds, when none is of a known lab).
+    ``limits``: the sandbox's, or a dict of those that replace the lab's."""
     labs = labs or find_labs()
     by_lab: dict[str, list[Submission]] = {}
     for sub in subs:
         by_lab.setdefault(sub.lab, []).append(sub)
     unknown = by_lab.pop(None, [])
+    graded_before = [lab for lab in labs if (Path(out) / lab / "records").is_dir()]
+    if unknown and not by_lab and len(graded_before) == 1:  # files handed in again into OUT
+        by_lab[graded_before[0]] = []
     if unknown and not by_lab:
         raise CollectError(
             f"none of the {len(unknown)} submission(s) is a notebook of a known lab "

@@ -218,3 +218,19 @@ def test_the_run_grades_a_student_with_a_damaged_record_again(tmp_path, monkeypa
     assert (out / "records" / "alice.json.corrupt").read_text() == '{"student_id": "alice", "sta'
     with open(out / "grades.csv", newline="") as handle:
         assert [row["student_id"] for row in csv.DictReader(handle)] == ["alice", "bob"]
+
+
+def test_bad_files_handed_in_again_are_recorded_with_the_lab_out_holds(tmp_path, monkeypatch):
+    """No file of the run is of a known lab, but OUT holds one lab's grades: the files are
+    that lab's (an instructor grading resubmissions into the same OUT); with none, the run
+    stops and asks for --lab."""
+    monkeypatch.setattr(run, "import_tensorflow_quietly", lambda: None)
+    path = tmp_path / "bob.ipynb"
+    path.write_text("")
+    bad = [Submission("bob", path, "the notebook file is empty")]
+    with pytest.raises(CollectError, match="say which lab they are with --lab"):
+        run.grade_class(bad, tmp_path / "out", log=lambda *a, **k: None, sandboxed=False)
+    write_record(tmp_path / "out" / "cats_vs_dogs", record("alice"))
+    graded = run.grade_class(bad, tmp_path / "out", log=lambda *a, **k: None, sandboxed=False)
+    assert [(r.student_id, r.note) for r in graded] == [("bob", "the notebook file is empty")]
+    assert (tmp_path / "out" / "cats_vs_dogs" / "records" / "bob.json").exists()
