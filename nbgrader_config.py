@@ -1,7 +1,9 @@
 """nbgrader reads this file when run from the repository root (formgrader, nbgrader CLI).
 
 ``COURSE_GRADEBOOK=/path/to/gradebook.db`` replaces the default ``grader/gradebook.db``
-(the tests use it so that a formgrader they start leaves nothing behind).
+(the tests use it so that a formgrader they start leaves nothing behind). ``python -m grader
+grade`` fills the same gradebook, and puts each graded notebook beside it in ``autograded/``,
+where the formgrader looks for it.
 """
 
 import os

@@ -1,4 +1,4 @@
-"""Command line: ``python -m grader {release,grade,bundle}``."""
+"""Command line: ``python -m grader {release,grade,gradescope,bundle}``."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         "--out",
         type=Path,
         required=True,
-        help="output folder: per lab, <lab>/grades.csv, <lab>/lms_grades.csv, "
+        help="output folder: per lab, <lab>/grades.csv, <lab>/lms_grades.csv, the LMS's file, "
         "<lab>/feedback/<student_id>.html",
     )
     grade.add_argument(
@@ -51,6 +51,21 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="CSV with a student_id column (optional lms_id): everyone gets a row",
+    )
+    grade.add_argument(
+        "--lms",
+        choices=["canvas", "moodle", "blackboard"],
+        default=None,
+        help="the LMS the grades go to, for its import file (default: the one whose file "
+        "names the ZIP holds; none for a folder)",
+    )
+    grade.add_argument(
+        "--assignment",
+        default=None,
+        metavar="COLUMN",
+        help="the lab's column in the LMS's gradebook, as its export names it (Canvas: "
+        "'Lab 1 (4567)', Blackboard: 'Lab 1 [Total Pts: 9 Score] |123456'); default: the "
+        "lab's title, which the LMS imports as a new column",
     )
     grade.add_argument(
         "--name-regexp",
@@ -94,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         help="run notebooks as plain local kernels, without limits: only for notebooks you "
         "trust (the sandbox needs Linux and root)",
     )
+    scope = commands.add_parser(
+        "gradescope", help="write a Gradescope autograder zip that grades a lab with this grader"
+    )
+    scope.add_argument("lab", help="the lab (a folder of grader/source/)")
+    scope.add_argument("zip", type=Path, help="the zip to write, to upload to Gradescope")
     bundle = commands.add_parser("bundle", help="write the student bundle to a folder")
     bundle.add_argument("out", type=Path, help="folder to write (must not exist or be empty)")
     bundle.add_argument(
@@ -108,6 +128,17 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in generate():
             print(f"wrote {path}")
+        return 0
+    if args.command == "gradescope":
+        from .gradescope import build_autograder
+        from .master import find_labs
+
+        if args.lab not in find_labs():
+            print(
+                f"grader: there is no lab {args.lab!r}: {', '.join(find_labs())}", file=sys.stderr
+            )
+            return 2
+        print(f"wrote {build_autograder(args.lab, args.zip)}: upload it as the autograder")
         return 0
     if args.command == "bundle":
         from .bundle import BundleError, write_bundle
@@ -151,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             args.name_regexp,
             lab=args.lab,
             source=args.source,
+            lms=args.lms,
+            assignment=args.assignment,
             limits=limits,
             sandboxed=not args.no_sandbox,
             regrade=args.regrade,

@@ -19,7 +19,7 @@ from pathlib import Path
 from .config import REPO
 
 STUDENT_FOLDERS = ("notebooks", "labs", "tlcourse")
-GRADER_ONLY = {"nbgrader", "nbclient", "pytest", "ruff"}  # pins students do not need
+GRADER_ONLY = {"nbgrader", "nbclient", "pytest", "ruff", "pyyaml"}  # pins students do not need
 CLUTTER = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".*")
 
 STUDENT_README = """\

@@ -243,9 +243,12 @@ class CleanKernelCheck(NbGraderPreprocessor):
         return result
 
 
+CLEAN_VERDICT = "[checked again by the grader in a clean kernel"  # heads its output in a cell
+
+
 def _add_verdict(cell, kernel_score: float, clean_score: float, message: str) -> None:
     """Show the clean run in ``cell``; when it scored lower, make nbgrader score that."""
-    heading = f"[checked again by the grader in a clean kernel: {clean_score:g} points]"
+    heading = f"{CLEAN_VERDICT}: {clean_score:g} points]"
     if clean_score < kernel_score and clean_score == 0:
         # nbgrader scores a cell by its first error or result: this one comes first.
         verdict = new_output("error", ename=heading, evalue=message, traceback=[heading, message])

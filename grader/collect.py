@@ -8,7 +8,7 @@ reason in ``problem`` and scores 0 without a kernel being started.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -29,11 +29,23 @@ class CollectError(Exception):
 
 
 @dataclass
+class Identity:
+    """Who a submission is in the LMS, as the LMS's ZIP (or ``--lms`` and the roster) says."""
+
+    lms: str = ""  # "canvas", "moodle", "blackboard", "gradescope"; "" when unknown
+    lms_id: str = ""  # its id there: Canvas user, Moodle participant, Blackboard username...
+    name: str = ""  # the name the LMS gave (Canvas: doejane; Moodle, Blackboard: Jane Doe)
+    late: bool = False  # the LMS marked it late (Canvas: _LATE_ in the file name)
+    submitted: str = ""  # when it was submitted, ISO 8601, as the ZIP gives it ("" unknown)
+
+
+@dataclass
 class Submission:
     student_id: str
     path: Path
     problem: str = ""  # why it cannot be graded; empty when it can
     lab: str | None = None  # the lab it is a notebook of; None when none
+    identity: Identity = field(default_factory=Identity)  # who it is in the LMS
 
 
 def collect(
@@ -44,22 +56,25 @@ def collect(
     log=print,
     labs: dict[str, Path] | None = None,
     lab: str | None = None,
+    lms: str | None = None,
 ) -> list[Submission]:
     """The submissions in ``submissions`` (a folder or a ZIP, extracted into ``into``),
     with student ids mapped through ``roster`` (a :class:`grader.lms.Roster`), each told
-    its lab among ``labs`` (default: grader/source/'s) by its cells, or ``lab`` for all."""
+    its lab among ``labs`` (default: grader/source/'s) by its cells, or ``lab`` for all,
+    and its LMS (``lms``, else the ZIP's naming)."""
     labs = labs or find_labs()
-    from . import lms
+    from . import lms as zips
 
     submissions = Path(submissions)
     if submissions.suffix.lower() == ".zip":
         if not submissions.is_file():
             raise CollectError(f"{submissions} is not a file: {GIVE}")
-        found = lms.collect_zip(submissions, into, roster, name_regexp, log, labs)
+        found = zips.collect_zip(submissions, into, roster, name_regexp, log, labs, lms)
     else:
         found = find_submissions(submissions, {lab: labs[lab]} if lab else labs)
         for sub in found:
             sub.student_id = roster and roster.resolve(sub.student_id) or sub.student_id
+            sub.identity.lms = lms or ""
     if not found:
         raise CollectError(f"no submissions found in {submissions}: {GIVE}")
     for sub in found:

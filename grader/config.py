@@ -143,6 +143,8 @@ def repository_config(db_path: Path = REPO / "grader" / "gradebook.db") -> Confi
     with a message pointing to ``python -m grader grade``, which grades this lab.
     """
     c = course_config(REPO, db_path=db_path)
+    # The grader writes each autograded notebook beside the gradebook (grader/gradebook.py).
+    c.CourseDirectory.autograded_directory = str(Path(db_path).parent / "autograded")
     c.CourseDirectory.source_directory = "grader/source"
     c.CourseDirectory.release_directory = "labs"
     c.CourseDirectory.solution_directory = "solutions"

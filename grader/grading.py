@@ -279,7 +279,7 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
         return Graded(record, _log_file(sub.student_id, outcome))
 
     autograded = course / "autograded" / sub.student_id / master.lab / master.path.name
-    scores, unscored = _gradebook_scores(config, sub.student_id, master)
+    scores, cell_scores, unscored = _gradebook_scores(config, sub.student_id, master)
     notes = [*repairs]
     if unscored:
         notes.append(f"not scored automatically: {', '.join(unscored)}")
@@ -304,6 +304,7 @@ def _grade(sub: Submission, context: GradingContext, master: Master, work: Path)
         notebook_scores=_by_part(check.kernel_scores, master),
         clean_scores=_by_part(check.clean_scores, master),
         phases=phases,
+        cell_scores=cell_scores,
     )
     graded = Graded(record, {f"autograded/{sub.student_id}.ipynb": autograded.read_bytes()})
     if problem:  # the student's feedback would blame them for the grader's failure
@@ -433,11 +434,13 @@ def _run_nbgrader(converter: str, config: Config, student_id: str, lab: str, **t
 
 def _gradebook_scores(
     config: Config, student_id: str, master: Master
-) -> tuple[dict[str, float], list[str]]:
-    """Per part, the points in nbgrader's gradebook; and the test cells it could not score."""
+) -> tuple[dict[str, float], dict[str, float], list[str]]:
+    """Per part and per test cell, the points in nbgrader's gradebook; and the test cells it
+    could not score."""
     from nbgrader.api import Gradebook
 
     scores = {part: 0.0 for part in master.parts}
+    cells: dict[str, float] = {}
     unscored = []
     with Gradebook(config.CourseDirectory.db_url, COURSE_ID) as gb:
         notebook = gb.find_submission_notebook(master.path.stem, master.lab, student_id)
@@ -448,8 +451,9 @@ def _gradebook_scores(
             if grade.score is None:
                 unscored.append(grade.name)
             else:
+                cells[grade.name] = float(grade.score)
                 scores[parts[grade.name]] += float(grade.score)
-    return scores, unscored
+    return scores, cells, unscored
 
 
 def _by_part(by_cell: dict[str, float], master: Master) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Grades from and for a learning management system (Moodle, Canvas, ...).
+"""Grades from and for a learning management system (Canvas, Moodle, Blackboard Learn).
 
 * SUBMISSIONS may be the ZIP of notebooks the LMS exports. Each member is given to a student
   by the first rule that fits its path inside the ZIP:
@@ -6,24 +6,33 @@
   1. ``--name-regexp``: a regular expression in the style of nbgrader's ``zip_collect``
      (``FileNameCollectorPlugin.named_regexp``), matched against the member's path, with a
      ``(?P<student_id>...)`` group (other groups, e.g. ``file_id``, are ignored);
-  2. LMS style ``<student>_<number>_<original name>``, in the file name or in the name of the
-     folder holding it: Canvas ``doejane_12345_67890_lab.ipynb`` (also ``doejane_LATE_...``),
-     Moodle ``Jane Doe_12345_assignsubmission_file_lab.ipynb`` and its one-folder-per-student
-     download ``Jane Doe_12345_assignsubmission_file_/lab.ipynb``;
+  2. the LMS's own naming, in the file name or in the name of the folder holding it
+     (:data:`LMS_NAMING`): Canvas ``doejane_12345_67890_lab.ipynb`` (``doejane_LATE_...``
+     when late; 12345 is the Canvas user id), Moodle ``Jane Doe_12345_assignsubmission_file_
+     lab.ipynb`` or its folder ``Jane Doe_12345_assignsubmission_file_/lab.ipynb`` (12345:
+     the participant number), Blackboard ``Lab 1_jdoe_attempt_2026-10-01-13-45-12_lab.ipynb``
+     (jdoe: the username; the ``.txt`` beside it gives the name), Gradescope's export
+     ``submission_123/lab.ipynb`` (its ``submission_metadata.yml`` gives the student's school
+     id, email and name);
   3. nbgrader's layout ``.../<student_id>/<lab>/<notebook>``;
   4. plain ``<student_id>.ipynb`` (any extension).
 
-  With a roster, ``<student>`` or ``<number>`` (or the whole name of rule 4) may be a roster
-  ``student_id`` or ``lms_id``; without one, ``<student>`` is the id when it is usable, else
-  ``<number>``. A student with several files is graded on one notebook: the newest in the ZIP.
-  Members with ``..``, absolute paths or links are refused (the whole ZIP); a member larger
-  than ``MAX_MEMBER_MB`` scores 0 with a note.
+  With a roster, the name or the LMS's id (or the whole name of rule 4) may be a roster
+  ``student_id`` or ``lms_id``; without one, the name is the id when it is usable, else the
+  LMS's id. Two students of one name (two Canvas ``smithjohn``) are told apart by their LMS
+  ids. A student with several files is graded on one notebook: the newest in the ZIP. Members
+  with ``..``, absolute paths or links are refused (the whole ZIP); a member larger than
+  ``MAX_MEMBER_MB`` scores 0 with a note.
+* Each submission keeps who it is in the LMS (:class:`Identity`): the LMS, its id there, the
+  name it gave, whether it marked the file late, when it was submitted. The LMS is the one
+  whose naming the ZIP's files follow, or ``--lms``; the reports write the file it imports
+  (grader/lms_files.py).
 * ``--roster ROSTER.csv``: column ``student_id`` (required), ``lms_id`` (optional: the name or
-  number the LMS writes into file names), any other columns (``name``, ``email``...) ignored.
-  Every roster student gets a row in ``grades.csv`` (0 and "no submission" when nothing came
-  in); a submission from an id not in the roster is graded and its note says so.
-* ``OUT/lms_grades.csv`` (grader/report.py) is always written, with exactly
-  ``student_id,total,max``, for import.
+  number the LMS writes into file names: Canvas user id, Moodle participant number, Blackboard
+  username), and optional ``name``, ``email``, ``section``, ``sis_user_id``, ``sis_login_id``
+  for the LMS's file; other columns are ignored. Every roster student gets a row in
+  ``grades.csv`` (0 and "no submission" when nothing came in); a submission from an id not in
+  the roster is graded and its note says so.
 """
 
 from __future__ import annotations
@@ -37,12 +46,26 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .collect import STUDENT_ID, CollectError, Submission
+from .collect import STUDENT_ID, CollectError, Identity, Submission
 from .master import find_labs
 
 MAX_MEMBER_MB = 50  # one notebook with its outputs; larger members are not extracted
 MAX_TOTAL_MB = 2000  # the whole extracted ZIP
-LMS_NAME = re.compile(r"^(?P<student_id>.+?)(?:_LATE)?_(?P<number>\d+)_(?P<file_id>.*)$")
+# How each LMS names a submitted file (or the folder holding it) in the ZIP it exports.
+LMS_NAMING = {
+    "canvas": re.compile(r"^(?P<name>[^_]+?)(?P<late>_LATE)?_(?P<lms_id>\d+)_\d+_(?P<file>.+)$"),
+    "moodle": re.compile(r"^(?P<name>.+?)_(?P<lms_id>\d+)_assignsubmission_[a-z]+_(?P<file>.*)$"),
+    "blackboard": re.compile(
+        r"^.+_(?P<lms_id>[^_]+)_attempt_(?P<time>\d{4}(?:-\d\d){5})(?:_(?P<file>.+)|\.txt)?$"
+    ),
+    # Gradescope's "Export Submissions": a folder per submission, submission_metadata.yml.
+    "gradescope": re.compile(r"^submission_(?P<lms_id>\d+)$"),
+}
+GRADESCOPE_METADATA = "submission_metadata.yml"
+LMS_NAMES = tuple(LMS_NAMING)
+# Names close to an LMS's, with an id where the name is not usable (Canvas-like, one number).
+OTHER_NAMING = re.compile(r"^(?P<name>.+?)(?:_LATE)?_(?P<lms_id>\d+)_(?P<file>.*)$")
+BLACKBOARD_NAME = re.compile(r"^Name:\s*(?P<name>.*?)\s*\((?P<lms_id>[^()]+)\)\s*$", re.MULTILINE)
 
 
 class LmsError(CollectError):
@@ -51,10 +74,16 @@ class LmsError(CollectError):
 
 @dataclass
 class Roster:
-    """Roster students in file order, and LMS ids (names or numbers) that map to them."""
+    """Roster students in file order, LMS ids (names or numbers) that map to them, and each
+    student's other columns (``name``, ``email``, ``section``, ``sis_user_id``...)."""
 
     students: list[str] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)
+    people: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def lms_id(self, student: str) -> str:
+        """The roster's ``lms_id`` of ``student`` ("" when none)."""
+        return self.people.get(student, {}).get("lms_id", "")
 
     def resolve(self, *candidates: str) -> str | None:
         """The roster id that one of ``candidates`` names, or None."""
@@ -87,6 +116,7 @@ def read_roster(path: Path) -> Roster:
         if student in roster.students:
             raise LmsError(f"roster line {number}: {student} appears twice")
         roster.students.append(student)
+        roster.people[student] = row
         if alias:
             roster.aliases[alias] = student
     if not roster.students:
@@ -108,13 +138,31 @@ def student_of(
         match = re.match(name_regexp, member)
         if match and match.groupdict().get("student_id"):
             return _pick(roster, match["student_id"])
-    for name in (path.name, path.parent.name):
-        match = LMS_NAME.match(name)
-        if match:
-            return _pick(roster, match["student_id"], match["number"])
+    identity = identity_of(member)
+    if identity.lms_id:
+        return _pick(roster, identity.name, identity.lms_id)
     if len(path.parts) >= 3 and path.parent.name in labs:
         return _pick(roster, path.parent.parent.name)
     return _pick(roster, path.stem)
+
+
+def identity_of(member: str) -> Identity:
+    """Who the LMS's naming of ``member`` (its file name, else its folder's) says it is."""
+    path = PurePosixPath(member)
+    for lms, naming in [*LMS_NAMING.items(), ("", OTHER_NAMING)]:
+        for name in (path.name, path.parent.name):
+            match = naming.match(name)
+            if match:
+                found = match.groupdict()
+                time = found.get("time") or ""
+                return Identity(
+                    lms,
+                    found["lms_id"],
+                    found.get("name") or "",
+                    "_LATE_" in name,
+                    f"{time[:10]}T{time[11:].replace('-', ':')}" if time else "",
+                )
+    return Identity()
 
 
 def _pick(roster: Roster | None, *candidates: str) -> str:
@@ -152,8 +200,10 @@ def collect_zip(
     name_regexp: str | None = None,
     log=print,
     labs: Iterable[str] | None = None,
+    lms: str | None = None,
 ) -> list[Submission]:
-    """Extract ``archive`` into ``into`` (emptied first) and return one submission per student."""
+    """Extract ``archive`` into ``into`` (emptied first) and return one submission per
+    student, each with its :class:`Identity` (its LMS: ``lms``, else the ZIP's naming)."""
     try:
         with zipfile.ZipFile(archive) as zipped:
             members = zipped.infolist()
@@ -162,16 +212,41 @@ def collect_zip(
             members = [info for info in members if not _ignored(info.filename)]
             if sum(info.file_size for info in members) > MAX_TOTAL_MB * 2**20:
                 raise LmsError(f"refusing the ZIP: it holds more than {MAX_TOTAL_MB} MB")
+            names = _blackboard_names(zipped, members)
+            submitters = _gradescope_submitters(zipped, members)
+            members = [
+                info
+                for info in members
+                if not _blackboard_details(info.filename) and info.filename != GRADESCOPE_METADATA
+            ]
             if not members:
                 raise LmsError(f"the ZIP {archive} holds no submissions")
+            found = {info.filename: identity_of(info.filename) for info in members}
+            kinds = sorted({identity.lms for identity in found.values()} - {""})
+            if lms is None and len(kinds) > 1:
+                log(
+                    f"the ZIP's file names follow {' and '.join(kinds)}: no LMS file is "
+                    f"written; say which LMS the grades go to with --lms ({', '.join(LMS_NAMES)})"
+                )
+            for info in members:
+                identity = found[info.filename]
+                identity.lms = lms or (identity.lms if len(kinds) == 1 else "")
+                identity.name = identity.name or names.get(identity.lms_id, "")
+                identity.submitted = identity.submitted or _iso(info.date_time)
             by_student: dict[str, list[zipfile.ZipInfo]] = {}
             for info in members:
                 student = student_of(info.filename, roster, name_regexp, labs)
+                submitter = submitters.get(found[info.filename].lms_id)
+                if submitter and not name_regexp:  # Gradescope: the school id, else the email
+                    found[info.filename].name = str(submitter.get(":name") or "")
+                    found[info.filename].submitted = submitter[":created_at"]
+                    student = _pick(roster, *[str(submitter.get(k) or "") for k in KEYS], student)
                 by_student.setdefault(student, []).append(info)
+            by_student = _told_apart(by_student, found, roster)
             if into.exists():
                 shutil.rmtree(into)
             submissions = [
-                _extract(zipped, student, files, into, log)
+                _extract(zipped, student, files, into, log, found)
                 for student, files in sorted(by_student.items())
             ]
     except (zipfile.BadZipFile, OSError) as error:
@@ -179,14 +254,88 @@ def collect_zip(
     return submissions
 
 
+def _blackboard_details(member: str) -> bool:
+    """Blackboard's ``<assignment>_<username>_attempt_<time>.txt``: details, not work."""
+    match = LMS_NAMING["blackboard"].match(PurePosixPath(member).name)
+    return bool(match) and member.endswith(".txt") and not match["file"]
+
+
+def _blackboard_names(zipped: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> dict[str, str]:
+    """Blackboard username -> name, from the ``Name: Jane Doe (jdoe)`` line of its details."""
+    names = {}
+    for info in members:
+        if _blackboard_details(info.filename) and info.file_size < 2**20:
+            text = zipped.read(info).decode("utf-8", errors="replace")
+            match = BLACKBOARD_NAME.search(text)
+            if match:
+                names[match["lms_id"]] = match["name"]
+    return names
+
+
+KEYS = (":sid", ":email")  # how Gradescope's metadata names a submitter
+
+
+def _gradescope_submitters(zipped: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> dict:
+    """Gradescope submission id -> its first submitter (``:name``, ``:sid``, ``:email``),
+    from the export's ``submission_metadata.yml`` (empty when there is none)."""
+    info = next((i for i in members if i.filename == GRADESCOPE_METADATA), None)
+    if info is None or info.file_size > 50 * 2**20:
+        return {}
+    import yaml
+
+    try:
+        metadata = yaml.safe_load(zipped.read(info)) or {}
+    except yaml.YAMLError as error:
+        raise LmsError(f"the ZIP's {GRADESCOPE_METADATA} cannot be read: {error}") from error
+    found = {}
+    for folder, details in metadata.items() if isinstance(metadata, dict) else []:
+        match = LMS_NAMING["gradescope"].match(str(folder))
+        people = (details or {}).get(":submitters") if isinstance(details, dict) else None
+        if match and people and isinstance(people[0], dict):
+            created = details.get(":created_at")
+            when = created.isoformat() if hasattr(created, "isoformat") else str(created or "")
+            found[match["lms_id"]] = {**people[0], ":created_at": when}
+    return found
+
+
+def _told_apart(
+    by_student: dict[str, list[zipfile.ZipInfo]],
+    found: dict[str, Identity],
+    roster: Roster | None,
+) -> dict[str, list[zipfile.ZipInfo]]:
+    """Students the LMS tells apart by id but who share a name (two Canvas ``smithjohn``)
+    become ``<name>_<lms id>``; roster students are left as the roster names them."""
+    apart: dict[str, list[zipfile.ZipInfo]] = {}
+    for student, files in by_student.items():
+        ids = {found[info.filename].lms_id for info in files} - {""}
+        if len(ids) < 2 or (roster and student in roster.students):
+            apart.setdefault(student, []).extend(files)
+            continue
+        for info in files:
+            lms_id = found[info.filename].lms_id
+            apart.setdefault(f"{student}_{lms_id}" if lms_id else student, []).append(info)
+    return apart
+
+
+def _iso(date_time: tuple[int, ...]) -> str:
+    """A ZIP member's time (the LMS's local time), ISO 8601."""
+    return "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}".format(*date_time)
+
+
 def _extract(
-    zipped: zipfile.ZipFile, student: str, files: list[zipfile.ZipInfo], into: Path, log
+    zipped: zipfile.ZipFile,
+    student: str,
+    files: list[zipfile.ZipInfo],
+    into: Path,
+    log,
+    found: dict[str, Identity],
 ) -> Submission:
     # Notebooks first, then the newest; the rest are listed, not graded.
     files = sorted(
         files, key=lambda i: (not i.filename.endswith(".ipynb"), _negated(i.date_time), i.filename)
     )
     chosen = files[0]
+    identity = found[chosen.filename]
     if len(files) > 1:
         log(f"{student}: {len(files)} files in the ZIP, grading {chosen.filename}")
     name = PurePosixPath(chosen.filename).name
@@ -196,17 +345,21 @@ def _extract(
             Path(name),
             f"{student!r} from {chosen.filename} is not a "
             "usable student id (letters, digits, . _ - @ only)",
+            identity=identity,
         )
     if chosen.file_size > MAX_MEMBER_MB * 2**20:
         size = chosen.file_size / 2**20
         return Submission(
-            student, Path(name), f"{name} is too large ({size:.0f} MB, limit {MAX_MEMBER_MB} MB)"
+            student,
+            Path(name),
+            f"{name} is too large ({size:.0f} MB, limit {MAX_MEMBER_MB} MB)",
+            identity=identity,
         )
     target = into / student / name
     target.parent.mkdir(parents=True, exist_ok=True)
     with zipped.open(chosen) as source, open(target, "wb") as sink:
         shutil.copyfileobj(source, sink)
-    return Submission(student, target)
+    return Submission(student, target, identity=identity)
 
 
 def _negated(date_time: tuple[int, ...]) -> tuple[int, ...]:

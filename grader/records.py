@@ -41,6 +41,8 @@ class Record:
     feedback: str = ""  # path of the feedback file, relative to OUT ("" when none)
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)  # where the seconds went
+    identity: dict[str, str | bool] = field(default_factory=dict)  # grader.collect.Identity
+    cell_scores: dict[str, float] = field(default_factory=dict)  # per test cell, final
 
     @property
     def total(self) -> float:
@@ -115,12 +117,17 @@ def parse_record(text: str, student_id: str) -> Record:
     for name in ("student_id", "status", "digest", "note", "feedback"):
         if name in data and not isinstance(data[name], str):
             raise BadRecord(f"{name} is not text")
-    for name in ("scores", "notebook_scores", "clean_scores", "phases"):
+    for name in ("scores", "notebook_scores", "clean_scores", "phases", "cell_scores"):
         value = data.get(name, {})
         if not isinstance(value, dict) or not all(
             isinstance(k, str) and _number(v) for k, v in value.items()
         ):
             raise BadRecord(f"{name} is not a mapping of names to numbers")
+    identity = data.get("identity", {})
+    if not isinstance(identity, dict) or not all(
+        isinstance(k, str) and isinstance(v, str | bool) for k, v in identity.items()
+    ):
+        raise BadRecord("identity is not a mapping of names to text")
     if not _number(data.get("seconds", 0.0)):
         raise BadRecord("seconds is not a number")
     if data["status"] not in (GRADED, NOT_GRADED, GRADER_PROBLEM):

@@ -14,11 +14,12 @@ import contextlib
 import functools
 import signal
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from .collect import CollectError, Submission, check_lab, collect
 from .config import import_tensorflow_quietly
+from .gradebook import gradebook_path, update_gradebook
 from .grading import (
     STOP,
     Graded,
@@ -65,12 +66,14 @@ def grade(
     log=print,
     lab: str | None = None,
     source: Path | None = None,
+    lms: str | None = None,
     **options,
 ) -> list[Record]:
-    """A folder, nbgrader's layout or an LMS ZIP in; per lab, records, grades.csv and
-    lms_grades.csv out (``OUT/<lab>/``). ``lab`` says which lab every notebook is, else
-    each one's own cells tell; ``source`` adds another nbgrader course's assignments to
-    the labs of grader/source/ (an nbgrader course folder's own ``source/`` is added)."""
+    """A folder, nbgrader's layout or an LMS ZIP in; per lab, records and reports out
+    (``OUT/<lab>/``: grades.csv, lms_grades.csv, the LMS's file). ``lab`` says which lab
+    every notebook is, else each one's own cells tell; ``source`` adds another nbgrader
+    course's assignments to the labs of grader/source/ (an nbgrader course folder's own
+    ``source/`` is added); ``lms`` says which LMS the grades go to, else the ZIP's names."""
     submissions = Path(submissions)
     if source is None and (submissions / "source").is_dir():
         source = submissions / "source"
@@ -78,7 +81,8 @@ def grade(
     if lab is not None and lab not in labs:
         raise CollectError(f"there is no lab {lab!r}: the labs are {', '.join(labs)}")
     roster = read_roster(roster_csv) if roster_csv else None
-    subs = collect(submissions, Path(out) / "zip_submissions", roster, name_regexp, log, labs, lab)
+    into = Path(out) / "zip_submissions"
+    subs = collect(submissions, into, roster, name_regexp, log, labs, lab, lms)
     if submissions.suffix.lower() != ".zip":
         options["hide"] = (*options.get("hide", ()), submissions)
     return grade_class(subs, out, holdout, roster, log=log, labs=labs, **options)
@@ -146,10 +150,27 @@ def grade_lab(
     regrade: bool = False,
     jobs: int | None = 1,
     scheduler: str | None = None,
+    assignment: str | None = None,
 ) -> list[Record]:
     """Grade ``subs``, all of ``master``'s lab, into ``out/<lab>/`` (``jobs`` at a time
     here, None: as many as pays, see :func:`grader.workers.default_jobs`; or on the Dask
-    cluster at ``scheduler``); return the records written by this run."""
+    cluster at ``scheduler``); return the records written by this run. ``assignment``: the
+    lab's column in the LMS (grader/report.py)."""
+    said: list[str] = []
+
+    def report(changed: list[Record]) -> Path:
+        """The reports from every record; ``changed`` into the gradebook too."""
+        path = write_reports(out, records, master, roster, assignment)
+        why = update_gradebook(out, changed, master)
+        if why and not said:  # once a run
+            said.append(why)
+            log(
+                f"The gradebook {gradebook_path(master)} could not be written ({why}); grades.csv "
+                "and the feedback are complete. Set COURSE_GRADEBOOK to a gradebook you can "
+                "write and run the same command again to fill it."
+            )
+        return path
+
     import_tensorflow_quietly()
     import tlcourse
 
@@ -177,13 +198,17 @@ def grade_lab(
     graded: list[Record] = []
     tasks = []
     for sub in subs:
-        if not regrade and _kept(records.get(sub.student_id), sub, master.digest):
+        kept = records.get(sub.student_id)
+        if not regrade and _kept(kept, sub, master.digest):
+            if kept.identity != asdict(sub.identity):  # the same file, handed in anew
+                kept.identity = asdict(sub.identity)
+                write_record(out, kept)
             progress.line(sub.student_id, "already graded, kept (--regrade grades it again)")
         elif sub.problem or sub.lab != master.lab:
             if not sub.problem:
                 sub.problem = check_lab(sub, master.lab)
             record = not_graded(sub, master)
-            _save(out, Graded(record), records, graded, master, roster)
+            _save(out, Graded(record), records, graded, report, sub)
             progress.line(sub.student_id, _outcome(record))
         else:
             tasks.append(sub)
@@ -205,6 +230,7 @@ def grade_lab(
             held_out = f" (held-out photos: {holdout})" if master.spec.holdout else ""
             log(f"Preparing what the kernels are given{held_out} ...")
             prepared(settings)
+        by_id = {sub.student_id: sub for sub in tasks}
         work = [
             Task(sub.student_id, grade_notebook, (sub.student_id, sub.path.read_bytes(), settings))
             for sub in tasks
@@ -219,9 +245,9 @@ def grade_lab(
                     continue
                 if isinstance(result, Exception):
                     result = _grader_failure(task.key, result, master)
-                _save(out, result, records, graded, master, roster)
+                _save(out, result, records, graded, report, by_id[task.key])
                 progress.line(task.key, _outcome(result.record), finished=True)
-        path = write_reports(out, records, master, roster)
+        path = report(list(records.values()))  # students kept from earlier runs too
     finally:
         release_prepared()
         for sig, handler in previous.items():
@@ -286,10 +312,11 @@ def _outcome(record: Record) -> str:
     return text + (f"  -- {record.note}" if record.note else "")
 
 
-def _save(out: Path, result: Graded, records, graded, master, roster) -> None:
+def _save(out: Path, result: Graded, records, graded, report, sub: Submission) -> None:
     """Write one student's files, then their record (last: a record means all is there),
     then the reports."""
     record = result.record
+    record.identity = asdict(sub.identity)
     _forget(out, record.student_id)
     for name, data in result.files.items():
         path = out / name
@@ -298,7 +325,7 @@ def _save(out: Path, result: Graded, records, graded, master, roster) -> None:
     write_record(out, record)
     records[record.student_id] = record
     graded.append(record)
-    write_reports(out, records, master, roster)
+    report([record])
 
 
 def _grader_failure(student_id: str, error: Exception, master: Master) -> Graded:

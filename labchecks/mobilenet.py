@@ -114,3 +114,27 @@ def all_layers(model) -> Iterable:
         yield layer
         if isinstance(layer, keras.Model):
             yield from all_layers(layer)
+
+
+def last_dense_kernel(model) -> np.ndarray | None:
+    """A copy of the kernel of ``model``'s last Dense layer (None when it has none)."""
+    dense = [layer for layer in all_layers(model) if isinstance(layer, keras.layers.Dense)]
+    return np.array(dense[-1].kernel, dtype="float64") if dense else None
+
+
+def sample_accuracy(model, inputs: np.ndarray, labels: np.ndarray) -> float:
+    """The share of ``inputs`` that ``model`` calls right (a dog, label 1, at 0.5 or more)."""
+    outputs = np.asarray(model.predict(inputs, verbose=0), dtype="float64").reshape(-1)
+    return float(np.mean((outputs >= 0.5) == (np.asarray(labels) == 1)))
+
+
+def head_state(model, inputs: np.ndarray, labels: np.ndarray) -> dict | None:
+    """What a later check compares a model with, kept before it changes: its last Dense
+    kernel (``head``) and its accuracy on ``inputs``; None when ``model`` cannot give them."""
+    try:
+        return {
+            "head": last_dense_kernel(model),
+            "accuracy": sample_accuracy(model, inputs, labels),
+        }
+    except Exception:  # noqa: BLE001 - not a model of those inputs: its own test says why
+        return None

@@ -5,7 +5,8 @@ The tests run the course's real code against the offline mirror named by
 setting a classroom without internet uses too. Nothing else is prepared for the code: no
 ``KERAS_HOME``, no ``COURSE_CACHE_DIR``. ``HOME`` is a temporary folder for the whole session,
 so every cache the code fills (``~/.keras``, ``~/.cache/tlcourse``) starts empty, is shared
-by the session as one user's would be, and the developer's own home is left alone.
+by the session as one user's would be, and the developer's own home is left alone; the
+gradebook the grader fills (``COURSE_GRADEBOOK``) is there too, not the repository's.
 
 Commands a user types are run by :func:`run_as_user`: in a fresh process whose environment
 holds only ``PATH`` (without the virtual environment: ``.venv/bin/python -m ...`` as it is
@@ -36,13 +37,22 @@ if not os.environ.get("COURSE_OFFLINE_DIR") and DEFAULT_MIRROR.is_dir():
 os.environ["HOME"] = str(HOME)  # before Keras is imported: it reads ~ once
 for name in ("KERAS_HOME", "COURSE_CACHE_DIR", "COURSE_HOLDOUT_DIR", "COURSE_HANDIN_DIR"):
     os.environ.pop(name, None)
+# The gradebook the grader fills (grader/gradebook.py): the session's, never the repository's.
+os.environ["COURSE_GRADEBOOK"] = str(HOME / "gradebook.db")
 os.environ.setdefault("MPLBACKEND", "Agg")  # no display here
 
 
 def user_environment(home: Path = HOME, **names: str) -> dict[str, str]:
     """The environment of a user's shell: PATH without the virtual environment, HOME, LANG,
-    and ``names`` (e.g. ``COURSE_OFFLINE_DIR``)."""
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", **names}
+    a gradebook in that home (never the repository's), and ``names`` (e.g.
+    ``COURSE_OFFLINE_DIR``)."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "COURSE_GRADEBOOK": str(Path(home) / "gradebook.db"),
+        **names,
+    }
 
 
 def run_as_user(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -117,6 +118,29 @@ def test_each_student_has_one_record_with_both_runs(graded):
     untouched = records["untouched"]
     assert untouched["scores"] == dict.fromkeys(PARTS, 0.0)
     assert untouched["clean_scores"] == {}  # nothing handed in: nothing to check again
+
+
+def test_the_gradebook_holds_each_students_cells_and_notebook(graded):
+    """nbgrader's gradebook (``COURSE_GRADEBOOK``, here the session's) after grading: what
+    the formgrader shows and ``nbgrader export`` reads."""
+    from nbgrader.api import Gradebook
+
+    out, _ = graded
+    gradebook = Path(os.environ["COURSE_GRADEBOOK"])
+    records = read_records(out)
+    with Gradebook(f"sqlite:///{gradebook}") as gb:
+        for student in ("solution", "untouched"):
+            submission = gb.find_submission(LAB, student)
+            assert submission.score == sum(records[student]["scores"].values())
+            cells = {g.name: g.auto_score for g in submission.notebooks[0].grades}
+            assert {k: cells[k] for k in records[student]["cell_scores"]} == (
+                records[student]["cell_scores"]
+            )
+    assert records["solution"]["cell_scores"] and sum(
+        records["solution"]["cell_scores"].values()
+    ) == sum(PARTS.values())
+    notebook = gradebook.parent / "autograded" / "solution" / LAB / f"{LAB}.ipynb"
+    assert notebook.read_bytes() == (out / LAB / "autograded" / "solution.ipynb").read_bytes()
 
 
 def test_lms_grades_csv_has_everyone(graded):
@@ -279,3 +303,12 @@ def test_any_nbgrader_assignment_is_graded_by_the_same_command(tmp_path):
     assert "numpy_basics: 2 of 4 points" in html.unescape(
         re.sub(r"<[^>]+>", "", (out / "feedback" / "cy.html").read_text())
     )
+    # The course's own gradebook holds them too, as nbgrader's export gives them.
+    export = run_as_user(["-m", "nbgrader", "export", "--to", "export.csv"], cwd=course)
+    assert export.returncode == 0, export.stdout + export.stderr
+    with open(course / "export.csv", newline="") as handle:
+        exported = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert {s: float(exported[s]["raw_score"]) for s in exported} == {
+        s: float(grades[s]["total"]) for s in grades
+    }
+    assert (course / "autograded" / "cy" / "numpy_basics" / master.name).is_file()

@@ -194,13 +194,16 @@ def graded_zip(tmp_path_factory, offline_mirror):
 
 def test_zip_students_are_found_and_every_roster_student_has_a_row(graded_zip):
     header, rows = read_csv(graded_zip / "grades.csv")
-    assert header[0] == "student_id" and header[-3:] == ["total", "max", "note"]
+    assert header[:3] == ["student_id", "name", "lms_id"]
+    assert header[-5:] == ["total", "max", "late", "submitted", "note"]
     assert set(rows) == {"jane", "bob", "carol", "dave", "erin", "zed"}
     for student, words in CLASS_ZIP.values():
         assert words in rows[student]["note"], rows[student]
         assert rows[student]["total"] == "0" and rows[student]["max"] == "9"
     assert rows["carol"]["note"] == "no submission" and rows["carol"]["total"] == "0"
     assert all(rows[s]["note"].count("roster") == 0 for s in ("jane", "bob", "carol"))
+    assert rows["jane"]["late"] == "yes" and rows["bob"]["late"] == ""  # doejane_LATE_...
+    assert (rows["jane"]["name"], rows["jane"]["lms_id"]) == ("Jane Doe", "101")
 
 
 def test_lms_grades_csv_is_exactly_id_total_max(graded_zip):
