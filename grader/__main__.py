@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .lms_files import LMS_FILES
+
 EXIT_GRADER_PROBLEM = 3  # some students could not be graded because of the grader
 
 
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     grade.add_argument(
         "--lms",
-        choices=["canvas", "moodle", "blackboard"],
+        choices=list(LMS_FILES),
         default=None,
         help="the LMS the grades go to, for its import file (default: the one whose file "
         "names the ZIP holds; none for a folder)",

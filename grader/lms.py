@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .collect import STUDENT_ID, CollectError, Identity, Submission
+from .lms_files import LMS_FILES
 from .master import find_labs
 
 MAX_MEMBER_MB = 50  # one notebook with its outputs; larger members are not extracted
@@ -62,7 +63,6 @@ LMS_NAMING = {
     "gradescope": re.compile(r"^submission_(?P<lms_id>\d+)$"),
 }
 GRADESCOPE_METADATA = "submission_metadata.yml"
-LMS_NAMES = tuple(LMS_NAMING)
 # Names close to an LMS's, with an id where the name is not usable (Canvas-like, one number).
 OTHER_NAMING = re.compile(r"^(?P<name>.+?)(?:_LATE)?_(?P<lms_id>\d+)_(?P<file>.*)$")
 BLACKBOARD_NAME = re.compile(r"^Name:\s*(?P<name>.*?)\s*\((?P<lms_id>[^()]+)\)\s*$", re.MULTILINE)
@@ -80,10 +80,6 @@ class Roster:
     students: list[str] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)
     people: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    def lms_id(self, student: str) -> str:
-        """The roster's ``lms_id`` of ``student`` ("" when none)."""
-        return self.people.get(student, {}).get("lms_id", "")
 
     def resolve(self, *candidates: str) -> str | None:
         """The roster id that one of ``candidates`` names, or None."""
@@ -226,7 +222,7 @@ def collect_zip(
             if lms is None and len(kinds) > 1:
                 log(
                     f"the ZIP's file names follow {' and '.join(kinds)}: no LMS file is "
-                    f"written; say which LMS the grades go to with --lms ({', '.join(LMS_NAMES)})"
+                    f"written; say which LMS the grades go to with --lms ({', '.join(LMS_FILES)})"
                 )
             for info in members:
                 identity = found[info.filename]

@@ -156,6 +156,13 @@ def grade_lab(
     here, None: as many as pays, see :func:`grader.workers.default_jobs`; or on the Dask
     cluster at ``scheduler``); return the records written by this run. ``assignment``: the
     lab's column in the LMS (grader/report.py)."""
+    import_tensorflow_quietly()
+    import tlcourse
+
+    root = Path(out).resolve()
+    out = root / master.lab
+    (out / "records").mkdir(parents=True, exist_ok=True)
+    records = read_records(out, log)  # a damaged record is moved aside: graded again
     said: list[str] = []
 
     def report(changed: list[Record]) -> Path:
@@ -171,13 +178,6 @@ def grade_lab(
             )
         return path
 
-    import_tensorflow_quietly()
-    import tlcourse
-
-    root = Path(out).resolve()
-    out = root / master.lab
-    (out / "records").mkdir(parents=True, exist_ok=True)
-    records = read_records(out, log)  # a damaged record is moved aside: graded again
     if holdout and master.spec.holdout:  # checked before anyone is graded
         holdout = tlcourse.data.check_image_folder(holdout)
     limits = limits or SandboxLimits()
@@ -247,7 +247,9 @@ def grade_lab(
                     result = _grader_failure(task.key, result, master)
                 _save(out, result, records, graded, report, by_id[task.key])
                 progress.line(task.key, _outcome(result.record), finished=True)
-        path = report(list(records.values()))  # students kept from earlier runs too
+        # The reports again; into the gradebook, the students kept from earlier runs.
+        written = {record.student_id for record in graded}
+        path = report([r for r in records.values() if r.student_id not in written])
     finally:
         release_prepared()
         for sig, handler in previous.items():
