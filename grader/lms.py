@@ -113,6 +113,11 @@ def read_roster(path: Path) -> Roster:
             raise LmsError(f"roster line {number}: {student} appears twice")
         roster.students.append(student)
         roster.people[student] = row
+        if alias in roster.aliases:
+            raise LmsError(
+                f"roster line {number}: lms_id {alias} is also {roster.aliases[alias]}'s: one "
+                "LMS id per student (their grades would reach the LMS under one name)"
+            )
         if alias:
             roster.aliases[alias] = student
     if not roster.students:

@@ -160,6 +160,7 @@ def test_not_a_zip_and_bad_rosters_are_explained(tmp_path):
         ("id,name\n1,a\n", "no student_id column"),
         ("student_id\nja ne\n", "line 2: 'ja ne' is not a usable"),
         ("student_id\na\na\n", "line 3: a appears twice"),
+        ("student_id,lms_id\na,7\nb,7\n", "line 3: lms_id 7 is also a's"),
         ("student_id\n", "lists no students"),
     ]:
         (tmp_path / "roster.csv").write_text(text)
