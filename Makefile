@@ -30,8 +30,8 @@ lab: $(VENV)/installed          ## open the course in JupyterLab
 test: $(VENV)/installed system-packages  ## the fast tier, about 4 min: package, sandbox, release, one real grading
 	$(PY) -m pytest -ra -m "not slow"
 
-test-all: $(VENV)/installed $(COLAB_VENV)/installed system-packages  ## the slow tier: fixture class, lectures (also in Colab's versions), stability, online
-	$(PY) -m pytest -ra -m slow --durations=15
+test-all: $(VENV)/installed $(COLAB_VENV)/installed system-packages  ## the slow tier: fixture classes, lectures (also in Colab's versions), interruptions, online
+	$(PY) -m pytest -ra -m slow --durations=15 --course-cache-of-last-run
 
 system-packages:                ## the sandbox's bubblewrap and the deck test's chromium (apt, as root)
 	@command -v bwrap >/dev/null && command -v chromium >/dev/null \

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from .config import COURSE_ID, REPO, course_config
+from .config import COURSE_ID, REPO, commands_on_path, course_config
 from .master import SOURCE, Master
 from .records import GRADER_PROBLEM, Record
 
@@ -43,6 +43,8 @@ def update_gradebook(out: Path, records: Iterable[Record], master: Master) -> st
     """Write ``records`` (of ``master``'s lab, graded into ``out``) into the gradebook;
     return "" or why it could not be written."""
     from nbgrader.api import Gradebook, MissingEntry
+
+    commands_on_path()  # nbgrader creates a gradebook with its `alembic` script
 
     gradebook = gradebook_path(master)
     try:

@@ -98,8 +98,9 @@ def run_autograder(root: Path, lab: str) -> dict:
     (work / "in").mkdir()
     if notebooks:
         shutil.copyfile(notebooks[0], work / "in" / f"{STUDENT}.ipynb")
-        # Gradescope's container has no user namespaces for bubblewrap: plain kernels.
-        grade(work / "in", work / "out", lab=lab, sandboxed=False, log=lambda *a, **k: None)
+        # Gradescope's container has no user namespaces for bubblewrap: plain kernels. The
+        # grader's lines go to the autograder's output, which only instructors see.
+        grade(work / "in", work / "out", lab=lab, sandboxed=False)
         results = results_json(work / "out" / lab, master)
     else:
         results = {"score": 0, "output": "No notebook (.ipynb) was submitted.", "tests": []}

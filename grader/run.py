@@ -156,7 +156,6 @@ def grade_lab(
     here, None: as many as pays, see :func:`grader.workers.default_jobs`; or on the Dask
     cluster at ``scheduler``); return the records written by this run. ``assignment``: the
     lab's column in the LMS (grader/report.py)."""
-    import_tensorflow_quietly()
     import tlcourse
 
     root = Path(out).resolve()
@@ -212,6 +211,8 @@ def grade_lab(
             progress.line(sub.student_id, _outcome(record))
         else:
             tasks.append(sub)
+    if tasks:  # kernels to start: TensorFlow here first, quietly (the labs' hooks import it)
+        import_tensorflow_quietly()
     STOP.clear()
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -6,7 +6,11 @@ setting a classroom without internet uses too. Nothing else is prepared for the 
 ``KERAS_HOME``, no ``COURSE_CACHE_DIR``. ``HOME`` is a temporary folder for the whole session,
 so every cache the code fills (``~/.keras``, ``~/.cache/tlcourse``) starts empty, is shared
 by the session as one user's would be, and the developer's own home is left alone; the
-gradebook the grader fills (``COURSE_GRADEBOOK``) is there too, not the repository's.
+gradebook the grader fills (``COURSE_GRADEBOOK``) is there too, not the repository's. A run
+adds its course cache (``~/.cache/tlcourse``: the photos' features, named by what determines
+them) to pytest's cache folder; ``--course-cache-of-last-run`` (``make test-all``) starts from it, as
+an instructor's second run starts from the first's, so the slow tier does not compute again
+what the fast tier computed from nothing.
 
 Commands a user types are run by :func:`run_as_user`: in a fresh process whose environment
 holds only ``PATH`` (without the virtual environment: ``.venv/bin/python -m ...`` as it is
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -162,6 +167,37 @@ def colab_python() -> Path:
 def session_dir() -> Path:
     """A temporary folder shared by the whole test session."""
     return SESSION_DIR
+
+
+COURSE_CACHE = HOME / ".cache" / "tlcourse"
+KEPT_CACHE = "course-cache"  # its name in pytest's cache folder (.pytest_cache/d/)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--course-cache-of-last-run",
+        action="store_true",
+        help="start the session's home with the course cache the last test run kept",
+    )
+
+
+def pytest_sessionstart(session):
+    kept = _kept_cache(session.config)
+    if session.config.getoption("--course-cache-of-last-run") and kept and kept.is_dir():
+        shutil.copytree(kept, COURSE_CACHE, dirs_exist_ok=True)
+
+
+def pytest_sessionfinish(session):
+    kept = _kept_cache(session.config)
+    if kept and COURSE_CACHE.is_dir():  # added to what earlier runs kept (files named by content)
+        ignore = shutil.ignore_patterns("*.partial.*")
+        shutil.copytree(COURSE_CACHE, kept, ignore=ignore, dirs_exist_ok=True)
+
+
+def _kept_cache(config) -> Path | None:
+    """Where runs keep the course cache (None when pytest's cache plugin is off)."""
+    cache = getattr(config, "cache", None)
+    return cache.mkdir(KEPT_CACHE) if cache is not None else None
 
 
 _MEASUREMENTS: list[str] = []

@@ -41,7 +41,8 @@ def autograder(tmp_path_factory) -> Path:
     return root
 
 
-def run_autograder(autograder: Path, tmp_path: Path, notebook: Path) -> dict:
+def run_autograder(autograder: Path, tmp_path: Path, notebook: Path) -> tuple[dict, str]:
+    """results.json and what run_autograder printed."""
     root = tmp_path / "autograder"  # as /autograder: source/, submission/, results/
     (root / "submission").mkdir(parents=True)
     (root / "source").symlink_to(autograder / "source")
@@ -65,18 +66,20 @@ def run_autograder(autograder: Path, tmp_path: Path, notebook: Path) -> dict:
     for test in results["tests"]:
         assert set(test) >= {"name", "score", "max_score", "output", "visibility"}
         assert test["visibility"] in VISIBILITY and 0 <= test["score"] <= test["max_score"]
-    return results
+    return results, run.stdout
 
 
 @pytest.mark.slow
 def test_run_autograder_grades_the_solution_and_the_untouched_lab(autograder, tmp_path, report):
     master = load_master(SOURCE / LAB)
     started = time.perf_counter()
-    solution = run_autograder(autograder, tmp_path / "a", build_one("solution", tmp_path))
+    solution, _ = run_autograder(autograder, tmp_path / "a", build_one("solution", tmp_path))
     report(f"{time.perf_counter() - started:7.1f} s  Gradescope's run_autograder, the solution")
-    untouched = run_autograder(autograder, tmp_path / "b", build_one("untouched", tmp_path))
+    untouched, log = run_autograder(autograder, tmp_path / "b", build_one("untouched", tmp_path))
     assert solution["score"] == master.max_score
     assert untouched["score"] == 0
+    # --no-sandbox (no user namespaces there): plain kernels, and the log says so.
+    assert "NOT sandboxed: trusted notebooks only" in log and f"{STUDENT} ... 0 points" in log
     titles = [test["name"] for test in solution["tests"]]
     assert titles == [master.part_titles[part] for part in master.parts]
     measured = {t.part for t in master.tests if t.grade_id in master.spec.measured}

@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.conftest import run_as_user
+from tests.conftest import run_as_user, user_environment
 from tests.master_text import hidden_test_lines
 from tests.submissions.build import build_all
 
@@ -249,10 +249,22 @@ def test_a_submission_for_another_lab_scores_zero_without_a_kernel(tmp_path, off
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "none of the 1 submission(s) is a notebook of a known lab (" in run.stderr
     assert "cats_vs_dogs" in run.stderr and "--lab" in run.stderr
-    run = grade(folder, tmp_path / "out", "--lab", LAB)
+    # A new gradebook, the grader called without its environment on PATH (nbgrader creates
+    # a gradebook with its `alembic` script).
+    gradebook = tmp_path / "new" / "gradebook.db"
+    env = {
+        **user_environment(COURSE_OFFLINE_DIR=str(offline_mirror)),
+        "COURSE_GRADEBOOK": str(gradebook),
+    }
+    run = grade(folder, tmp_path / "out", "--lab", LAB, env=env)
     assert run.returncode == 0, run.stderr
     assert "not the cats_vs_dogs lab" in read_grades(tmp_path / "out")["other_lab"]["note"]
     assert "Preparing what the kernels" not in run.stdout  # nothing had to be prepared for it
+    assert "could not be written" not in run.stdout + run.stderr
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{gradebook}") as gb:  # created; no submission for a non-lab
+        assert gb.find_assignment(LAB).name == LAB and not gb.assignment_submissions(LAB)
 
 
 # --- any nbgrader assignment: tests/assignments/numpy_basics, no lab.toml, no data ----------

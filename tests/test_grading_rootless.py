@@ -29,25 +29,18 @@ from tests.submissions.build import build_all, manifest
 from tests.test_grading import PARTS, read_grades
 
 pytestmark = pytest.mark.slow
-# Correct notebooks written several ways, near misses, a notebook whose own cells fail on
-# purpose, and the untouched lab: enough students that the default grades two at a time here.
-# These four are graded here only, not again in the fixture class (tests/test_grading_class.py).
+# Correct notebooks written three ways (one with exploring cells that fail on purpose), a
+# near miss and the untouched lab: enough students that the default grades two at a time
+# here. All but the untouched lab are graded here only, not again in the fixture class
+# (tests/test_grading_class.py): each fixture's scores are checked once.
 ONLY_IN_THE_LOADED_CLASS = [
     "head_layers_unnamed",
     "sigmoid_activation_layer",
     "reads_grader_data",
     "flatten_head",
 ]
-LOADED_CLASS = [
-    "solution",
-    "head_layers_unnamed",
-    "sigmoid_activation_layer",
-    "reads_grader_data",
-    "near_miss_validation_93",
-    "flatten_head",
-    "untrained_head",
-    "untouched",
-]
+LOADED_CLASS = [*ONLY_IN_THE_LOADED_CLASS, "untouched"]
+CORRECT = ["head_layers_unnamed", "sigmoid_activation_layer", "reads_grader_data"]
 
 
 def test_an_ordinary_user_grades_a_class_under_competing_load_to_its_exact_scores(
@@ -86,7 +79,9 @@ def test_an_ordinary_user_grades_a_class_under_competing_load_to_its_exact_score
         for name in LOADED_CLASS:
             got = {part: float(grades[name][part]) for part in PARTS}
             assert got == cases[name]["expected"], (name, grades[name])
-        assert grades["solution"]["note"] == ""
+        full = sum(manifest()["max"].values())
+        for name in CORRECT:  # never set aside: full marks, no note
+            assert float(grades[name]["total"]) == full and grades[name]["note"] == "", name
     finally:
         load.kill()
         load.wait()

@@ -4,9 +4,10 @@ drawn by the course's own code.
 
 The execution test is slow (it runs the notebooks on the real photos): ``pytest -m slow``.
 Each notebook is copied alone into an empty folder first, as Colab or a downloaded copy
-opens it, and runs in both versions at once (one kernel each: the two share the machine's
-cores and the feature cache of the session's home). Each run's wall time is printed in the
-summary at the end of the run.
+opens it, and runs in each version. The runs of the notebooks the session selects go two at
+a time, one kernel each (the machine's two cores; every notebook in the pinned versions
+first, then in Colab's), and share the feature cache of the session's home. Each run's wall
+time is printed in the summary at the end of the run.
 """
 
 from __future__ import annotations
@@ -83,36 +84,54 @@ def _failed(cell) -> bool:
     return any(output.get("output_type") == "error" for output in cell.outputs)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", RUNNABLE, ids=[path.name for path in RUNNABLE])
-def test_notebook_runs_alone_in_both_versions(
-    path: Path, colab_kernel: str, offline_mirror: Path, report, tmp_path: Path
-) -> None:
-    """Execute the notebook alone in an empty folder, offline, in the pinned versions and in
-    Colab's at the same time (two kernels, one per version); report the failing cells. A
-    lab's worked solution runs in Colab's versions only: in the pinned ones, its run is its
-    grading (tests/test_grading.py, tests/test_grading_lab2.py), hidden tests included."""
-    clients = []
-    lab = path.parent.parent.name == "solutions"
-    for kernel in (colab_kernel,) if lab else ("python3", colab_kernel):
-        folder = tmp_path / kernel
-        folder.mkdir()
+def _kernels(path: Path, colab: str) -> tuple[str, ...]:
+    """A lecture runs in both versions; a lab's worked solution in Colab's only (in the
+    pinned ones its run is its grading: tests/test_grading.py, tests/test_grading_lab2.py)."""
+    return (colab,) if path.parent.parent.name == "solutions" else ("python3", colab)
+
+
+@pytest.fixture(scope="session")
+def notebook_runs(request, colab_kernel, offline_mirror, report, tmp_path_factory) -> dict:
+    """Every selected notebook run alone in an empty folder, in each of its versions, two
+    runs at a time: ``{name: [where each failing run failed]}``."""
+    selected = [
+        item.callspec.params["path"]
+        for item in request.session.items
+        if item.originalname == "test_notebook_runs_alone_in_both_versions"
+    ]
+    runs = [(path, kernel) for kernel in ("python3", colab_kernel) for path in selected]
+    runs = [(path, kernel) for path, kernel in runs if kernel in _kernels(path, colab_kernel)]
+    problems: dict[str, list[str]] = {path.name: [] for path in selected}
+    slots = asyncio.Semaphore(2)
+
+    async def run(path: Path, kernel: str) -> None:
+        folder = tmp_path_factory.mktemp(f"{path.stem}-{kernel}")
         shutil.copyfile(path, folder / path.name)
         nb = nbformat.read(folder / path.name, as_version=4)
-        clients.append(
-            nbclient.NotebookClient(
-                nb, timeout=900, kernel_name=kernel, resources={"metadata": {"path": str(folder)}}
-            )
+        client = nbclient.NotebookClient(
+            nb, timeout=900, kernel_name=kernel, resources={"metadata": {"path": str(folder)}}
         )
+        async with slots:
+            problem = await _execute(client, path.name, report)
+        if problem:
+            problems[path.name].append(problem)
+        elif kernel == _kernels(path, colab_kernel)[0]:  # the deck test's copy
+            EXECUTED.mkdir(exist_ok=True)
+            nbformat.write(client.nb, EXECUTED / path.name)
 
-    async def both() -> list[str]:
-        return await asyncio.gather(*(_execute(c, path.name, report) for c in clients))
+    async def all_runs() -> None:
+        await asyncio.gather(*(run(path, kernel) for path, kernel in runs))
 
-    problems = [problem for problem in asyncio.run(both()) if problem]
-    if not problems:
-        EXECUTED.mkdir(exist_ok=True)
-        nbformat.write(clients[0].nb, EXECUTED / path.name)
-    assert not problems, "\n\n".join(problems)
+    asyncio.run(all_runs())
+    return problems
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", RUNNABLE, ids=[path.name for path in RUNNABLE])
+def test_notebook_runs_alone_in_both_versions(path: Path, notebook_runs: dict) -> None:
+    """The notebook, alone in an empty folder and offline, runs top to bottom in the pinned
+    versions and in Colab's (a lab's worked solution: in Colab's; see :func:`_kernels`)."""
+    assert not notebook_runs[path.name], "\n\n".join(notebook_runs[path.name])
 
 
 @pytest.mark.parametrize("path", course_notebooks(), ids=lambda p: p.name)
