@@ -54,7 +54,7 @@ def update_gradebook(out: Path, records: Iterable[Record], master: Master) -> st
                 known = {c.name for c in gb.find_notebook(master.path.stem, master.lab).grade_cells}
             except MissingEntry:
                 known = set()
-        if not set(master.grade_ids) <= known:
+        if not {test.grade_id for test in master.tests} <= known:  # nbgrader's grade cells
             _add_assignment(gradebook, master)
         with Gradebook(f"sqlite:///{gradebook}", COURSE_ID) as gb:
             for record in records:

@@ -211,8 +211,9 @@ def grade_lab(
             progress.line(sub.student_id, _outcome(record))
         else:
             tasks.append(sub)
-    if tasks:  # kernels to start: TensorFlow here first, quietly (the labs' hooks import it)
-        import_tensorflow_quietly()
+    spec = master.spec
+    if tasks and (spec.given or spec.prepare or spec.holdout):  # hooks to run here: they may
+        import_tensorflow_quietly()  # import TensorFlow, whose start-up lines must stay out
     STOP.clear()
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -248,6 +249,8 @@ def grade_lab(
                     result = _grader_failure(task.key, result, master)
                 _save(out, result, records, graded, report, by_id[task.key])
                 progress.line(task.key, _outcome(result.record), finished=True)
+                if STOP.is_set():  # a stop that a library caught as it wrote the reports
+                    raise KeyboardInterrupt
         # The reports again; into the gradebook, the students kept from earlier runs.
         written = {record.student_id for record in graded}
         path = report([r for r in records.values() if r.student_id not in written])

@@ -13,6 +13,7 @@ import pytest
 
 from grader.__main__ import main
 from grader.bundle import write_bundle
+from grader.config import REPO
 from grader.master import find_labs
 from tests.master_text import MASTERS, hidden_test_lines, solution_lines
 
@@ -150,3 +151,19 @@ def test_bundled_pyproject_installs_tlcourse_alone(bundle, tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "tlcourse/__init__.py" in names and "tlcourse/figures/__init__.py" in names
     assert {name.split("/")[0] for name in names if name.endswith(".py")} == {"tlcourse"}
+
+
+def test_every_package_of_the_repository_is_installed():
+    """pyproject.toml names its packages one by one: a new subpackage (tlcourse.checks) left
+    out would be missing from a non-editable install, such as Colab's pip install."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    on_disk = {
+        ".".join(init.parent.relative_to(REPO).parts)
+        for top in ("tlcourse", "labchecks", "grader", "course_tools")
+        for init in (REPO / top).rglob("__init__.py")
+    }
+    assert on_disk == listed

@@ -29,6 +29,7 @@ from tests.submissions.build import build_all, manifest
 from tests.test_grading import (
     LAB,
     assert_full_marks_and_zero,
+    assert_self_checks_agree_with_the_grader,
     feedback_text,
     grade,
     read_grades,
@@ -102,6 +103,11 @@ def test_every_fixture_gets_its_exact_score_per_part(graded_class):
         assert float(row["max"]) == maximum
         assert case.get("note", "") in row["note"], f"{name}: note {row['note']!r}"
     assert not wrong, f"scores differ from the manifest: {wrong}"
+
+
+def test_self_checks_fail_where_the_mistake_is_and_the_self_score_is_the_grade(graded_class):
+    out, _ = graded_class
+    assert_self_checks_agree_with_the_grader(out, IN_THE_CLASS)
 
 
 def test_manifest_states_every_limit():
@@ -396,8 +402,9 @@ def test_interrupted_twice_then_resumed_gives_the_grades_of_the_class(
     wait_until(lambda: len(recorded()) >= 2 or first.poll() is not None, 600, "two records")
     assert first.poll() is None, "the grader finished before it could be stopped"
     first.send_signal(signal.SIGTERM)  # not_json is recorded at once; then the first student
-    first.wait(timeout=60)
+    assert first.wait(timeout=60) == 130  # stopped there: "interrupted; run the same command"
     stopped = recorded()
+    assert len(stopped) < len(PARALLEL_SET)
     assert not sandbox_processes(), "student kernels outlived the stopped workers"
     assert not list((out / LAB / "records").glob("*.partial"))
 

@@ -21,12 +21,13 @@ import time
 from pathlib import Path
 
 import pytest
+from nbgrader.api import Gradebook
 
 from grader.sandbox import SandboxLimits
 from grader.workers import default_jobs
 from tests.conftest import HOME, run_as, user_environment
 from tests.submissions.build import build_all, manifest
-from tests.test_grading import PARTS, read_grades
+from tests.test_grading import LAB, PARTS, assert_self_checks_agree_with_the_grader, read_grades
 
 pytestmark = pytest.mark.slow
 # Correct notebooks written three ways (one with exploring cells that fail on purpose), a
@@ -74,11 +75,18 @@ def test_an_ordinary_user_grades_a_class_under_competing_load_to_its_exact_score
         assert f"{jobs} at a time" in first, first
         assert "sandboxed kernels; not enforced here: --memory-gib" in first, first
         assert "hand-in folder" in first
+        # A new gradebook, filled by the coordinator of two workers, the environment not
+        # activated (nbgrader creates it with its `alembic` script, found beside Python).
+        assert "could not be written" not in run.stdout
+        with Gradebook(f"sqlite:///{home / 'gradebook.db'}") as gb:
+            scored = {s.student.id: s.score for s in gb.assignment_submissions(LAB)}
         grades = read_grades(home / "out")
         cases = manifest()["cases"]
         for name in LOADED_CLASS:
             got = {part: float(grades[name][part]) for part in PARTS}
             assert got == cases[name]["expected"], (name, grades[name])
+            assert scored[name] == float(grades[name]["total"])
+        assert_self_checks_agree_with_the_grader(home / "out", LOADED_CLASS)
         full = sum(manifest()["max"].values())
         for name in CORRECT:  # never set aside: full marks, no note
             assert float(grades[name]["total"]) == full and grades[name]["note"] == "", name

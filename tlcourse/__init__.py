@@ -5,6 +5,7 @@ import os
 # TensorFlow's C++ start-up messages go to stderr; keep them out of the notebooks.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from . import checks
 from .data import (
     CLASS_NAMES,
     IMAGE_SIZE,
@@ -42,6 +43,7 @@ __all__ = [
     "SetupError",
     "cached_features",
     "cats_and_dogs_dir",
+    "checks",
     "class_counts",
     "count_params",
     "fetch",

@@ -1,14 +1,21 @@
-"""MobileNetV2 with its ImageNet weights, as the lectures and labs build it."""
+"""MobileNetV2 with its ImageNet weights, as the lectures and labs build it, and the
+comparison of a model's layers with those weights (the labs' checks)."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
 import threading
+from collections.abc import Iterable
+from pathlib import Path
 
 import keras
+import numpy as np
 
 from .data import IMAGE_SIZE
-from .downloads import mobilenet_v2_weights
+from .downloads import cache_dir, mobilenet_v2_weights
 
 _BUILDING = threading.RLock()  # built once, even from two threads
 
@@ -35,3 +42,57 @@ def _feature_extractor() -> keras.Model:
     x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
     x = imagenet_base()(x, training=False)
     return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+
+
+def layer_digests(layer) -> list[str]:
+    """A SHA-256 of each of ``layer``'s weights (values, shape and type)."""
+    digests = []
+    for weight in layer.get_weights():
+        array = np.ascontiguousarray(weight)
+        digest = hashlib.sha256(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+        digests.append(digest.hexdigest())
+    return digests
+
+
+@functools.cache
+def imagenet_digests(cache: Path | None = None) -> dict[str, list[str]]:
+    """``{layer name: digests}`` of every layer of the ImageNet base that has weights, in
+    order; kept in ``cache`` (default: the course cache), keyed by the weights file."""
+    weights = mobilenet_v2_weights()
+    key = hashlib.sha256(weights.read_bytes()).hexdigest()[:24]
+    store = Path(cache or cache_dir()) / "reference" / f"mobilenet_v2_{key}.json"
+    if store.exists():
+        return json.loads(store.read_text())
+    digests = {
+        layer.name: layer_digests(layer) for layer in imagenet_base().layers if layer.weights
+    }
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        partial = store.with_suffix(f".{os.getpid()}.partial")  # one per writing process
+        partial.write_text(json.dumps(digests))
+        partial.replace(store)
+    except OSError:  # a read-only cache: compute again next time
+        pass
+    return digests
+
+
+def changed_layers(layers: Iterable, names: Iterable[str] | None = None) -> list[str]:
+    """Names of the ImageNet base's weighted layers (only ``names``, if given) that
+    ``layers`` lack or hold other weights in."""
+    reference = imagenet_digests()
+    wanted = reference if names is None else [n for n in names if n in reference]
+    given = {layer.name: layer for layer in layers if layer.weights}
+    return [
+        name
+        for name in wanted
+        if name not in given or layer_digests(given[name]) != reference[name]
+    ]
+
+
+def all_layers(model) -> Iterable:
+    """Every layer of ``model``, nested models' layers included."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
