@@ -41,8 +41,11 @@ from tests.waiting import has_loaded, sandboxed, started_after, wait_until
 pytestmark = pytest.mark.slow
 
 # Limits for the tests: long enough for the solution's slowest cell (about 6 s here, 15 s with
-# the other core busy), short enough that the fixtures which loop or sleep for ever cost little.
-TEST_LIMITS = ("--cell-timeout", "30", "--notebook-timeout", "600")
+# the other core busy), short enough that the fixtures which loop or sleep for ever cost little;
+# memory for a student's kernels 4 GiB, not lab 1's 8 (the solution peaks at 2.4 GiB), so that
+# memory_exhaustion reaches the cap within the cell limit on this VM, where touching new memory
+# ran at 270 MB/s in one CI run. (The default limits: the loaded class and lab 2's class.)
+TEST_LIMITS = ("--cell-timeout", "30", "--notebook-timeout", "600", "--memory-gib", "4")
 
 
 # Every fixture of the manifest, but those that the class graded under competing load
