@@ -21,7 +21,6 @@ from tlcourse.pretrained import (  # noqa: F401 - the hidden tests use them from
     feature_extractor,
     imagenet_base,
     imagenet_digests,
-    layer_digests,
 )
 
 _BUILDING = threading.RLock()  # each prefix is built once, even from two threads
