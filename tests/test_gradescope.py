@@ -1,11 +1,13 @@
 """Gradescope: the autograder zip's run_autograder, run in a folder laid out as Gradescope
-lays out /autograder, grades the worked solution and the untouched lab with this grader and
-writes results.json with the fields Gradescope documents."""
+lays out /autograder and in a home as its setup.sh leaves the image (online, no offline
+mirror: the photos and weights in the Keras cache, the held-out photos and features in the
+course cache), grades the worked solution and the untouched lab with this grader and writes
+results.json with the fields Gradescope documents."""
 
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -19,7 +21,7 @@ from grader.checker import CLEAN_VERDICT
 from grader.gradescope import STUDENT, build_autograder, results_json
 from grader.master import SOURCE, load_master
 from grader.records import GRADED, Record, write_record
-from tests.conftest import SESSION_DIR, user_environment
+from tests.conftest import HOME, SESSION_DIR, run_as_user, user_environment
 from tests.submissions.build import build_one
 
 LAB = "cats_vs_dogs"
@@ -41,15 +43,46 @@ def autograder(tmp_path_factory) -> Path:
     return root
 
 
-def run_autograder(autograder: Path, tmp_path: Path, notebook: Path) -> tuple[dict, str]:
+@pytest.fixture(scope="module")
+def image_home(tmp_path_factory, offline_mirror) -> Path:
+    """A home as setup.sh leaves Gradescope's image, online: ~/.keras holds the photos' ZIP
+    (extracted where Keras extracts it) and the weights, as keras.utils.get_file leaves them
+    (here from file:// addresses: no network is needed, and the sandbox has none);
+    ~/.cache/tlcourse the held-out photos where the lab exports them and the features (this
+    session's, when earlier tests computed them). No offline mirror, no KERAS_HOME."""
+    import zipfile as zip_files
+
+    home = tmp_path_factory.mktemp("image-home")
+    cache = home / ".cache" / "tlcourse"
+    if (HOME / ".cache" / "tlcourse").is_dir():
+        shutil.copytree(HOME / ".cache" / "tlcourse", cache)
+    shutil.copytree(
+        offline_mirror / "holdout", cache / "holdout_oxford_iiit_pet", dirs_exist_ok=True
+    )
+    archive = home.parent / "cats_and_dogs_filtered.zip"
+    with zip_files.ZipFile(archive, "w") as zipped:
+        for path in sorted((offline_mirror / "cats_and_dogs_filtered").rglob("*.jpg")):
+            zipped.write(path, path.relative_to(offline_mirror).as_posix())
+    weights = next((offline_mirror / "keras" / "models").glob("*.h5"))
+    warm = (
+        "import keras\n"
+        f"keras.utils.get_file('cats_and_dogs_filtered.zip', origin={archive.as_uri()!r}, extract=True)\n"
+        f"keras.utils.get_file({weights.name!r}, origin={weights.as_uri()!r}, cache_subdir='models')\n"
+    )
+    made = run_as_user(["-c", warm], user_environment(home))
+    assert made.returncode == 0, made.stderr
+    return home
+
+
+def run_autograder(
+    autograder: Path, home: Path, tmp_path: Path, notebook: Path
+) -> tuple[dict, str]:
     """results.json and what run_autograder printed."""
     root = tmp_path / "autograder"  # as /autograder: source/, submission/, results/
     (root / "submission").mkdir(parents=True)
     (root / "source").symlink_to(autograder / "source")
     notebook.rename(root / "submission" / "lab.ipynb")
-    env = user_environment(
-        GRADESCOPE_ROOT=str(root), COURSE_OFFLINE_DIR=os.environ["COURSE_OFFLINE_DIR"]
-    )
+    env = user_environment(home, GRADESCOPE_ROOT=str(root))
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"  # the image's python3
     run = subprocess.run(
         ["bash", str(root / "source" / "run_autograder")],
@@ -70,12 +103,18 @@ def run_autograder(autograder: Path, tmp_path: Path, notebook: Path) -> tuple[di
 
 
 @pytest.mark.slow
-def test_run_autograder_grades_the_solution_and_the_untouched_lab(autograder, tmp_path, report):
+def test_run_autograder_grades_the_solution_and_the_untouched_lab(
+    autograder, image_home, tmp_path, report
+):
     master = load_master(SOURCE / LAB)
     started = time.perf_counter()
-    solution, _ = run_autograder(autograder, tmp_path / "a", build_one("solution", tmp_path))
+    solution, _ = run_autograder(
+        autograder, image_home, tmp_path / "a", build_one("solution", tmp_path)
+    )
     report(f"{time.perf_counter() - started:7.1f} s  Gradescope's run_autograder, the solution")
-    untouched, log = run_autograder(autograder, tmp_path / "b", build_one("untouched", tmp_path))
+    untouched, log = run_autograder(
+        autograder, image_home, tmp_path / "b", build_one("untouched", tmp_path)
+    )
     assert solution["score"] == master.max_score
     assert untouched["score"] == 0
     # --no-sandbox (no user namespaces there): plain kernels, and the log says so.

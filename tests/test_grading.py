@@ -47,10 +47,10 @@ def feedback_text(out: Path, student: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", page))
 
 
-def self_checks(out: Path, name: str) -> tuple[str, float | None]:
+def self_checks(out: Path, name: str, lab: str = LAB) -> tuple[str, float | None]:
     """In ``name``'s autograded notebook: the part whose self-check failed first ("" when
     none did) and the estimate ``lab.score()`` printed (None when it printed none)."""
-    nb = nbformat.read(out / LAB / "autograded" / f"{name}.ipynb", as_version=4)
+    nb = nbformat.read(out / lab / "autograded" / f"{name}.ipynb", as_version=4)
     first, estimate = "", None
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
@@ -65,14 +65,16 @@ def self_checks(out: Path, name: str) -> tuple[str, float | None]:
     return first, estimate
 
 
-def assert_self_checks_agree_with_the_grader(out: Path, names: list[str]) -> None:
-    """Every case of ``names`` with a ``self_check`` in the manifest: the self-check of the
-    part where the mistake is fails first, and the self-score is the grader's total."""
-    cases, grades = manifest()["cases"], read_grades(out)
+def assert_self_checks_agree_with_the_grader(out: Path, names: list[str], lab: str = LAB) -> None:
+    """Every case of ``names`` with a ``self_check`` in ``lab``'s manifest: the self-check of
+    the part where the mistake is fails first, and the self-score is the grader's total."""
+    cases = manifest(lab)["cases"]
+    with open(out / lab / "grades.csv", newline="") as handle:
+        grades = {row["student_id"]: row for row in csv.DictReader(handle)}
     checked = [name for name in names if "self_check" in cases[name]]
     assert checked
     for name in checked:
-        first, estimate = self_checks(out, name)
+        first, estimate = self_checks(out, name, lab)
         assert first == cases[name]["self_check"], (
             f"{name}: the first failing self-check is {first!r}"
         )

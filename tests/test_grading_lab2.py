@@ -14,7 +14,7 @@ import pytest
 
 from tests.master_text import MASTERS, hidden_test_lines
 from tests.submissions.build import build_all, build_one, manifest
-from tests.test_grading import grade
+from tests.test_grading import assert_self_checks_agree_with_the_grader, grade
 
 pytestmark = pytest.mark.slow
 
@@ -61,8 +61,14 @@ def test_every_lab2_fixture_gets_its_exact_score_per_part(graded_lab2):
         if got != {p: float(v) for p, v in case["expected"].items()}:
             wrong[name] = row
         assert float(row["max"]) == sum(expected["max"].values())
-        assert case.get("note", "") in row["note"], f"{name}: note {row['note']!r}"
+        for expected_note in case.get("note", []):
+            assert expected_note in row["note"], f"{name}: note {row['note']!r}"
     assert not wrong, f"scores differ from the manifest: {wrong}"
+
+
+def test_lab2_self_checks_fail_where_the_mistake_is_and_the_self_score_is_the_grade(graded_lab2):
+    out, _ = graded_lab2
+    assert_self_checks_agree_with_the_grader(out, list(CASES), LAB2)
 
 
 def test_lab2_fixtures_cover_what_the_issue_asks(graded_lab2):

@@ -23,7 +23,7 @@ def model_on(prefix: str, changed: str):
     ``changed`` side ("rest" or "prefix") moved a little, as training would move them."""
     import keras
 
-    from labchecks.mobilenet import imagenet_base
+    from tlcourse.pretrained import imagenet_base
 
     base = imagenet_base()
     cut = base.get_layer(CUT).output if prefix == "bottom" else base.output

@@ -11,60 +11,67 @@ import pytest
 
 from grader.master import SOURCE, load_master
 from tlcourse import checks
-from tlcourse.checks import cats_vs_dogs
+from tlcourse.checks import cats_vs_dogs, fine_tuning
 
 LAB = "cats_vs_dogs"
-MASTER = load_master(SOURCE / LAB)
-NOTEBOOK = nbformat.read(MASTER.path, as_version=4)
+LABS = {"cats_vs_dogs": cats_vs_dogs, "fine_tuning": fine_tuning}
+MASTERS = {lab: load_master(SOURCE / lab) for lab in LABS}
+NOTEBOOKS = {lab: nbformat.read(MASTERS[lab].path, as_version=4) for lab in LABS}
+each_lab = pytest.mark.parametrize("lab_name", list(LABS))
 
 
-def cell(grade_id: str) -> str:
+def cell(grade_id: str, lab: str = LAB) -> str:
     return next(
         c.source
-        for c in NOTEBOOK.cells
+        for c in NOTEBOOKS[lab].cells
         if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
     )
 
 
-def test_each_graded_part_has_a_check_with_the_hidden_tests_points_and_function():
-    lab = checks.lab(LAB, {})
+@each_lab
+def test_each_graded_part_has_a_check_with_the_hidden_tests_points_and_function(lab_name):
+    lab = checks.lab(lab_name, {})
     assert {f"part_{key.lower()}": part.points for key, part in lab.parts.items()} == dict(
-        MASTER.parts
+        MASTERS[lab_name].parts
     )
+    assert f'checks.lab("{lab_name}", globals())' in cell("setup", lab_name)
     for key, part in lab.parts.items():
         name = f"part_{key.lower()}"
         assert part.title == f"Part {key}" and len(part.hints) >= 2
-        assert f'lab.check("{key}")' in cell(f"{name}_check")  # the self-check runs it
-        hidden = cell(f"{name}_tests")
+        assert f'lab.check("{key}")' in cell(f"{name}_check", lab_name)  # the self-check runs it
+        hidden = cell(f"{name}_tests", lab_name)
         called = "held_out_points" if key == "E" else name  # E: measured on held-out photos
         assert f"_lab.{called}(" in hidden, f"{name}'s hidden test does not call the check"
-    assert "lab.score()" in cell("self_score")
+        assert f"from tlcourse.checks import {lab_name} as _lab" in hidden
+    assert "lab.score()" in cell("self_score", lab_name)
 
 
-def test_part_e_counts_the_bands_its_text_states():
-    text = next(c.source for c in NOTEBOOK.cells if c.source.startswith("## Part E"))
+@each_lab
+def test_part_e_counts_the_bands_its_text_states(lab_name):
+    text = next(c.source for c in NOTEBOOKS[lab_name].cells if c.source.startswith("## Part E"))
     said = re.search(r"(\d) points at (\d+) % accuracy or more, (\d) point from (\d+) %", text)
     assert said, "Part E's text no longer states its bands"
     high, high_at, low, low_at = (int(value) for value in said.groups())
     bands = ((high_at / 100, float(high)), (low_at / 100, float(low)))
-    assert cats_vs_dogs.HELD_OUT_BANDS == bands
-    points = cats_vs_dogs.held_out_points
+    assert LABS[lab_name].HELD_OUT_BANDS == bands
+    points = LABS[lab_name].held_out_points
     assert points(high_at / 100) == high and points(high_at / 100 - 1e-4) == low
     assert points(low_at / 100) == low
-    with pytest.raises(AssertionError, match="below 90%"):
+    with pytest.raises(AssertionError, match=f"below {low_at}%"):
         points(low_at / 100 - 1e-4)
 
 
-def test_hints_come_in_tiers_and_never_give_the_answer(capsys):
+@each_lab
+def test_hints_come_in_tiers_and_never_give_the_answer(lab_name, capsys):
     solution = [
         line.strip()
-        for c in NOTEBOOK.cells
+        for c in NOTEBOOKS[lab_name].cells
         for block in re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", c.source, re.DOTALL)
         for line in block.splitlines()
         if len(line.strip()) >= 12
     ]
     assert len(solution) > 10
-    lab = checks.lab(LAB, {})
+    lab = checks.lab(lab_name, {})
     for key, part in lab.parts.items():
         for tier, hint in enumerate([*part.hints, part.hints[-1]]):  # then the last again
             lab.hint(key)
@@ -75,15 +82,28 @@ def test_hints_come_in_tiers_and_never_give_the_answer(capsys):
             assert not given, f"Part {key}'s hint gives the answer: {given[0]}"
 
 
-def test_an_empty_notebook_is_not_attempted_and_scores_zero(capsys):
-    lab = checks.lab(LAB, {})
+@each_lab
+def test_an_empty_notebook_is_not_attempted_and_scores_zero(lab_name, capsys):
+    lab = checks.lab(lab_name, {})
     for key in lab.parts:
         with pytest.raises(AssertionError, match=f"Part {key}: not attempted yet"):
             lab.check(key)
     assert lab.score() == 0
     said = capsys.readouterr().out
-    assert f"Estimated score: 0 of {MASTER.max_score:g} points" in said
+    assert f"Estimated score: 0 of {MASTERS[lab_name].max_score:g} points" in said
     assert "estimate" in said and "grader decides" in said
+
+
+def test_a_later_part_asks_for_the_self_check_that_keeps_what_it_compares_with():
+    """Lab 2's Part D compares the fine-tuned head with the probe as Part C's check found it
+    (fine-tuning changes the probe's layers): without that check, it says to run it."""
+    lab = checks.lab(
+        "fine_tuning", {"fine_tuned_model": 0, "bottom": 0, "CUT": "", "FINE_TUNE_RATE_MAX": 1}
+    )
+    with pytest.raises(
+        AssertionError, match="probe_at_part_c not defined: run Part C's self-check"
+    ):
+        lab.check("D")
 
 
 def test_part_a_passes_the_counts_and_says_what_is_wrong(offline_mirror, capsys):

@@ -96,3 +96,33 @@ def all_layers(model) -> Iterable:
         yield layer
         if isinstance(layer, keras.Model):
             yield from all_layers(layer)
+
+
+def bottom_extractor(cut: str) -> keras.Model:
+    """Lab 2's frozen prefix: rescaling to [-1, 1], the ImageNet base up to layer ``cut``;
+    built once per process."""
+    with _BUILDING:
+        return _bottom_extractor(cut)
+
+
+@functools.cache
+def _bottom_extractor(cut: str) -> keras.Model:
+    base = imagenet_base()
+    bottom = keras.Model(base.input, base.get_layer(cut).output, name="bottom")
+    inputs = keras.Input(shape=(*IMAGE_SIZE, 3))
+    return keras.Model(inputs, bottom(keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)))
+
+
+@functools.cache
+def _imagenet_layer_order() -> tuple[str, ...]:
+    with _BUILDING:
+        return tuple(layer.name for layer in imagenet_base().layers)
+
+
+def split_at(cut: str) -> tuple[list[str], list[str]]:
+    """The ImageNet base's weighted layer names up to and including layer ``cut`` (the
+    bottom), and after it (the top), in order."""
+    order = _imagenet_layer_order()
+    below = set(order[: order.index(cut) + 1])
+    weighted = list(imagenet_digests())
+    return [n for n in weighted if n in below], [n for n in weighted if n not in below]

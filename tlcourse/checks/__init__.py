@@ -44,6 +44,10 @@ class Part:
     check: Callable[..., None]
     hints: tuple[str, ...]
     note: str = ""  # said with the result (e.g. what the grader measures elsewhere)
+    # (name, function of the part's objects): its value, kept in the namespace under that
+    # name before the check runs, is passed to the check and to later parts (what a later
+    # part compares with, before that part changes the objects).
+    keeps: tuple[str, Callable[..., object]] | None = None
 
 
 @dataclass
@@ -71,10 +75,18 @@ class Lab:
         """The points ``part`` would get on the current objects (raises NotAttempted, or
         AssertionError saying what is wrong; Partial: some points)."""
         spec = self.parts[self._key(part)]
+        kept_by = {other.keeps[0]: other.title for other in self.parts.values() if other.keeps}
         missing = [name for name in spec.names if name not in self.namespace]
         if missing:
-            raise NotAttempted(f"{', '.join(missing)} not defined: run the part's answer cell")
-        spec.check(*(self.namespace[name] for name in spec.names))
+            first = kept_by.get(missing[0])
+            run = f"{first}'s self-check" if first else "the part's answer cell"
+            raise NotAttempted(f"{', '.join(missing)} not defined: run {run}")
+        objects = [self.namespace[name] for name in spec.names]
+        if spec.keeps:
+            name, keep = spec.keeps
+            self.namespace[name] = keep(*objects)
+            objects.append(self.namespace[name])
+        spec.check(*objects)
         return spec.points
 
     def hint(self, part: str) -> None:
