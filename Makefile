@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 COLAB_VENV := $(CURDIR)/.venv-colab
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: lab test test-all system-packages grade-example figures release lint clean-notebooks slides
+.PHONY: lab test test-all system-packages grade-example figures release lint clean-notebooks slides exercises
 .DEFAULT_GOAL := lab
 
 $(VENV)/installed: requirements.txt pyproject.toml
@@ -54,6 +54,9 @@ clean-notebooks: $(VENV)/installed  ## strip outputs, normalise JSON, write Cola
 
 slides: $(VENV)/installed       ## run every lecture, write offline reveal.js decks to build/slides/
 	$(PY) -m course_tools.slides
+
+exercises: $(VENV)/installed    ## run every lecture, then its exercise solutions in order; print what each prints
+	$(PY) -m course_tools.exercises
 
 lint: $(VENV)/installed         ## what CI checks besides the tests
 	$(PY) -m ruff check .

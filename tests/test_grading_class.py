@@ -231,13 +231,6 @@ def test_a_submission_that_reaches_out_reads_writes_and_connects_to_nothing(grad
     assert len(re.findall(r"^no (connection to|download from) ", text, re.MULTILINE)) == 3
 
 
-def test_a_fork_bomb_meets_the_process_cap(graded_class):
-    """fork_bomb's processes live 5 s each: its tree reaches the sandbox's process cap
-    (512) long before its 8,191 processes, and the refused ones say so."""
-    out, _ = graded_class
-    assert "refused at depth" in feedback_text(out, "fork_bomb")
-
-
 # ------------------------------------------------------------------------ settings
 
 

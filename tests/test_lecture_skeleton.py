@@ -99,3 +99,22 @@ def test_no_outputs_and_normalised_json(notebook):
     assert nb.nbformat == 4 and nb.nbformat_minor >= 5
     text = path.read_text(encoding="utf-8")
     assert text == nbformat.writes(nb) + "\n", "write the file with nbformat.write"
+
+
+def test_the_exercise_runner_takes_the_solution_code_of_the_exercises_only():
+    """course_tools.exercises (make exercises) runs the ``python`` blocks of the Exercises
+    section, in order, and nothing before it."""
+    from course_tools.exercises import exercise_blocks
+
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("## Part one\n\n```python\nnot_an_exercise()\n```"),
+            nbformat.v4.new_markdown_cell(
+                "## Exercises\n\n**1.** Do it.\n\n<details><summary>Solution</summary>\n\n"
+                "```python\nfirst = 1\n```\n</details>\n\n**2.** Then this.\n\n"
+                "<details><summary>Solution</summary>\n\n```python\nsecond = first + 1\n```\n"
+                "About 2.\n</details>"
+            ),
+        ]
+    )
+    assert exercise_blocks(nb) == ["first = 1\n", "second = first + 1\n"]
