@@ -73,24 +73,6 @@ def _stored_outputs(extractor, folder: Path):
         return saved["features"], saved["labels"]
 
 
-def sample_outputs(
-    extractor: keras.Model, folder: Path, every: int = 10
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(outputs, labels)`` of ``extractor`` for every ``every``-th photo of ``folder`` (in
-    the order of :func:`tlcourse.data.labelled_files`): from the cache when the grader
-    prepared it, else computed on those photos."""
-    from tlcourse.data import labelled_files, load_images
-
-    paths, labels = labelled_files(Path(folder))
-    pick = list(range(0, len(paths), every))
-    stored = stored_outputs(extractor, Path(folder))
-    if stored is not None:
-        return stored[0][pick], np.asarray(labels, dtype="float32")[pick]
-    images = load_images([paths[i] for i in pick])
-    outputs = extractor.predict(images, verbose=0)
-    return np.asarray(outputs), np.asarray(labels, dtype="float32")[pick]
-
-
 def warm_up(extractor: keras.Model, folder: Path) -> threading.Thread:
     """Load ``extractor``'s cached outputs of ``folder`` in the background (a clean kernel
     does this while it already serves)."""

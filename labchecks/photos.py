@@ -55,7 +55,7 @@ def fill_caches(
         )
     if held_out is not None:
         tlcourse.cached_features(extractor, held_out, cache=check_cache / "features", verbose=False)
-    # The clean kernel's checks sample the validation photos too (labchecks.holdout): the
+    # The clean kernel's checks sample the validation photos too (lab 2's Parts C and D): the
     # notebook cache's file, copied rather than computed again.
     computed = feature_file(extractor, photos / "validation", cache=notebook_cache / "features")
     copy = feature_file(extractor, photos / "validation", cache=check_cache / "features")

@@ -323,14 +323,14 @@ def test_nbgrader_autograde_refuses_and_points_to_the_grader(tmp_path, offline_m
 
 
 # One student at a time, two at a time (the fixture class above: the default here) and on a
-# Dask cluster: the same grades, notes and feedback, on fixtures that pass, fail, crash the
-# kernel and cannot be read. (The cell time limit, two at a time: the class's infinite_loop.)
+# Dask cluster: the same grades, notes and feedback, on fixtures that pass, fail, are lowered
+# by the clean kernel, crash the kernel and cannot be read. (The cell time limit, two at a time: the class's infinite_loop.)
 PARALLEL_SET = [
     "solution",
     "near_miss_validation_93",
     "untouched",
     "os_exit_in_cell",
-    "cells_copied_renamed_deleted",
+    "input_transformer",
     "not_json",
 ]
 

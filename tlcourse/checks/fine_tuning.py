@@ -34,6 +34,18 @@ def _weighted(model) -> dict:
     }
 
 
+def _outputs(model, inputs, batch_size: int = 100) -> np.ndarray:
+    """``model``'s outputs for ``inputs`` in inference mode, as float64: called directly, a
+    batch at a time (``predict`` would first build a function, slower for a few batches)."""
+    inputs = np.asarray(inputs, dtype="float32")
+    return np.concatenate(
+        [
+            np.asarray(model(inputs[start : start + batch_size], training=False), dtype="float64")
+            for start in range(0, len(inputs), batch_size)
+        ]
+    )
+
+
 def part_a(bottom, top, cut: str) -> None:
     """The base cut at ``cut``: a frozen bottom and a top, both with ImageNet's weights."""
     assert isinstance(bottom, keras.Model) and isinstance(top, keras.Model), (
@@ -119,7 +131,7 @@ def part_b(summary: dict, cut: str) -> None:
             "1 = dog, cats first)"
         )
         ends = load_images([paths[0], paths[-1]])
-        reference = np.asarray(extractor.predict(ends, verbose=0)).mean(axis=(1, 2))
+        reference = _outputs(extractor, ends).mean(axis=(1, 2))
         assert np.allclose(given["end_means"], reference, rtol=1e-3, atol=1e-3), (
             f"{name} is not the bottom's output of the {split} photos: preprocess with "
             "Rescaling(1 / 127.5, offset=-1), then bottom, and keep the order of "
@@ -127,9 +139,11 @@ def part_b(summary: dict, cut: str) -> None:
         )
 
 
+@functools.cache
 def validation_sample(cut: str) -> tuple[np.ndarray, np.ndarray]:
     """``(bottom outputs, labels)`` of every 10th validation photo: from the course's cache
-    when the bottom's output of the validation photos is there, else computed."""
+    when the bottom's output of the validation photos is there, else computed; once per
+    process."""
     extractor = bottom_extractor(cut)
     folder = split_dir("validation")
     paths, labels = labelled_files(folder)
@@ -137,14 +151,9 @@ def validation_sample(cut: str) -> tuple[np.ndarray, np.ndarray]:
     chosen = np.asarray(labels, dtype="float32")[pick]
     store = feature_file(extractor, folder)
     if store.exists():
-        return _stored(store)[pick], chosen
-    return np.asarray(extractor.predict(load_images([paths[i] for i in pick]), verbose=0)), chosen
-
-
-@functools.cache
-def _stored(store) -> np.ndarray:
-    with np.load(store) as saved:
-        return saved["features"]
+        with np.load(store) as saved:
+            return saved["features"][pick], chosen
+    return _outputs(extractor, load_images([paths[i] for i in pick]), 20).astype("float32"), chosen
 
 
 def last_dense_kernel(model) -> np.ndarray | None:
@@ -157,7 +166,7 @@ def sample_accuracy(model, cut: str) -> float:
     """The share of the validation sample that ``model`` (of the bottom's output) calls
     right (a dog, label 1, at 0.5 or more)."""
     inputs, labels = validation_sample(cut)
-    outputs = np.asarray(model.predict(inputs, verbose=0), dtype="float64").reshape(-1)
+    outputs = _outputs(model, inputs).reshape(-1)
     return float(np.mean((outputs >= 0.5) == (labels == 1)))
 
 
@@ -205,7 +214,7 @@ def part_c(probe_model, probe_val_accuracy, cut: str, state: dict | None) -> Non
         "in the probe only the head trains: freeze the top (its trainable attribute)"
     )
     inputs, _ = validation_sample(cut)
-    outputs = np.asarray(probe_model.predict(inputs, verbose=0), dtype="float64").reshape(-1)
+    outputs = _outputs(probe_model, inputs).reshape(-1)
     assert np.all((outputs >= 0) & (outputs <= 1)), (
         "probe_model should return probabilities: end the head with a sigmoid"
     )
@@ -386,7 +395,7 @@ def part_e(model, fine_tuned_model, val_x, cut: str) -> None:
     )
     sample = [0, 1, len(paths) - 2, len(paths) - 1]  # two cats, two dogs
     said = np.asarray(model(load_images([paths[i] for i in sample]), training=False))
-    tuned = np.asarray(fine_tuned_model.predict(cached, verbose=0), dtype="float64").reshape(-1)
+    tuned = _outputs(fine_tuned_model, cached).reshape(-1)
     assert np.allclose(said.reshape(-1), tuned[sample], atol=1e-3), (
         f"model should give fine_tuned_model's answers from the photos: for photos {sample} "
         f"model says {np.round(said.reshape(-1), 3).tolist()}, fine_tuned_model "
