@@ -203,11 +203,11 @@ def test_grading_twice_gives_the_same_grades_csv(graded_class, tmp_path):
     copy = tmp_path / "graded"
     shutil.copytree(out, copy)
     folder = tmp_path / "again"
-    build_all(folder, ["solution"])
+    build_all(folder, ["extra_cells"])  # (the solution graded by another run: below)
     first = (copy / LAB / "grades.csv").read_text()
     run = grade(folder, copy, *TEST_LIMITS, "--regrade")
     assert run.returncode == 0, run.stderr
-    assert "solution ... 9 points" in run.stdout  # graded again, not kept
+    assert "extra_cells ... 1 points" in run.stdout  # graded again, not kept
     assert (copy / LAB / "grades.csv").read_text() == first
 
 
