@@ -137,6 +137,34 @@ class Lab:
         return key
 
 
+def band_points(accuracy: float, bands, measured_on: str = "held-out") -> float:
+    """The points of the first of ``bands`` ((threshold, points), highest first) that
+    ``accuracy`` reaches; raises below the lowest."""
+    for threshold, points in bands:
+        if accuracy >= threshold:
+            return points
+    raise AssertionError(f"{measured_on} accuracy {accuracy:.2%} is below {bands[-1][0]:.0%}")
+
+
+def check_validation_band(accuracy: float, bands) -> None:
+    """A self-check's verdict on a validation accuracy: Partial below the band of full marks."""
+    points = band_points(accuracy, bands, "validation")
+    if points < bands[0][1]:
+        raise Partial(
+            points,
+            f"validation accuracy {accuracy:.2%}: {points:g} of {bands[0][1]:g} points "
+            f"at this level (full marks from {bands[0][0]:.0%})",
+        )
+
+
+def held_out_note(bands) -> str:
+    """What a self-check of the accuracy adds: the held-out photos decide, with ``bands``."""
+    return (
+        "The grader measures model on held-out photos you never see: they decide "
+        f"({bands[0][1]:g} points from {bands[0][0]:.0%}, {bands[1][1]:g} from {bands[1][0]:.0%})."
+    )
+
+
 def lab(name: str, namespace: dict) -> Lab:
     """The checks of lab ``name`` on the objects in ``namespace`` (pass ``globals()``)."""
     module = importlib.import_module(f"{__name__}.{name}")

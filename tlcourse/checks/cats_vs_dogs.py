@@ -13,7 +13,7 @@ import numpy as np
 
 from ..data import CLASS_NAMES, image_files, labelled_files, load_images, split_dir
 from ..pretrained import all_layers, changed_layers, imagenet_digests
-from . import Part, Partial
+from . import Part, band_points, check_validation_band, held_out_note
 
 # The held-out accuracy from which each score is given (Part E), highest first.
 HELD_OUT_BANDS = ((0.95, 2.0), (0.90, 1.0))
@@ -128,11 +128,7 @@ def part_d(model) -> None:
 
 def held_out_points(accuracy: float, measured_on: str = "held-out") -> float:
     """Part E's points for an accuracy (raises below the lowest band)."""
-    for threshold, points in HELD_OUT_BANDS:
-        if accuracy >= threshold:
-            return points
-    lowest = HELD_OUT_BANDS[-1][0]
-    raise AssertionError(f"{measured_on} accuracy {accuracy:.2%} is below {lowest:.0%}")
+    return band_points(accuracy, HELD_OUT_BANDS, measured_on)
 
 
 def part_e(model, val_probability, val_accuracy) -> None:
@@ -160,20 +156,10 @@ def part_e(model, val_probability, val_accuracy) -> None:
         f"val_accuracy is {float(val_accuracy):.4f}, but val_probability is right on "
         f"{accuracy:.4f} of the validation photos (threshold 0.5)"
     )
-    points = held_out_points(accuracy, "validation")
-    if points < HELD_OUT_BANDS[0][1]:
-        raise Partial(
-            points,
-            f"validation accuracy {accuracy:.2%}: {points:g} of {HELD_OUT_BANDS[0][1]:g} points "
-            f"at this level (full marks from {HELD_OUT_BANDS[0][0]:.0%})",
-        )
+    check_validation_band(accuracy, HELD_OUT_BANDS)
 
 
-HELD_OUT = (
-    "The grader measures model on held-out photos you never see: they decide "
-    f"({HELD_OUT_BANDS[0][1]:g} points from {HELD_OUT_BANDS[0][0]:.0%}, "
-    f"{HELD_OUT_BANDS[1][1]:g} from {HELD_OUT_BANDS[1][0]:.0%})."
-)
+HELD_OUT = held_out_note(HELD_OUT_BANDS)
 
 PARTS = {
     "A": Part(

@@ -18,7 +18,7 @@ import numpy as np
 from ..data import labelled_files, load_images, split_dir
 from ..features import feature_file
 from ..pretrained import all_layers, bottom_extractor, changed_layers, imagenet_digests, split_at
-from . import Part, Partial
+from . import Part, band_points, check_validation_band, held_out_note
 
 # The held-out accuracy from which each score is given (Part E), highest first.
 HELD_OUT_BANDS = ((0.98, 2.0), (0.97, 1.0))
@@ -370,11 +370,7 @@ def part_e_model(model, fine_tuned_model, cut: str) -> None:
 
 def held_out_points(accuracy: float, measured_on: str = "held-out") -> float:
     """Part E's points for an accuracy (raises below the lowest band)."""
-    for threshold, points in HELD_OUT_BANDS:
-        if accuracy >= threshold:
-            return points
-    lowest = HELD_OUT_BANDS[-1][0]
-    raise AssertionError(f"{measured_on} accuracy {accuracy:.2%} is below {lowest:.0%}")
+    return band_points(accuracy, HELD_OUT_BANDS, measured_on)
 
 
 def part_e(model, fine_tuned_model, val_x, cut: str) -> None:
@@ -402,13 +398,7 @@ def part_e(model, fine_tuned_model, val_x, cut: str) -> None:
         f"{np.round(tuned[sample], 3).tolist()}"
     )
     accuracy = float(np.mean((tuned >= 0.5) == (np.asarray(labels) == 1)))
-    points = held_out_points(accuracy, "validation")
-    if points < HELD_OUT_BANDS[0][1]:
-        raise Partial(
-            points,
-            f"validation accuracy {accuracy:.2%}: {points:g} of {HELD_OUT_BANDS[0][1]:g} points "
-            f"at this level (full marks from {HELD_OUT_BANDS[0][0]:.0%})",
-        )
+    check_validation_band(accuracy, HELD_OUT_BANDS)
 
 
 def _part_b(train_x, train_y, val_x, val_y, cut: str) -> None:
@@ -416,11 +406,7 @@ def _part_b(train_x, train_y, val_x, val_y, cut: str) -> None:
     part_b(part_b_summary(train_x, train_y, val_x, val_y), cut)
 
 
-HELD_OUT = (
-    "The grader measures model on held-out photos you never see: they decide "
-    f"({HELD_OUT_BANDS[0][1]:g} points from {HELD_OUT_BANDS[0][0]:.0%}, "
-    f"{HELD_OUT_BANDS[1][1]:g} from {HELD_OUT_BANDS[1][0]:.0%})."
-)
+HELD_OUT = held_out_note(HELD_OUT_BANDS)
 
 PARTS = {
     "A": Part(
